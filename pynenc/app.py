@@ -1,0 +1,157 @@
+"""The application: configuration, components and the task registry."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Callable
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
+
+from pynenc.backends.registry import load_component
+from pynenc.conf.config_pynenc import ConfigPynenc
+from pynenc.exceptions import ConfigError, InvocationNotFoundError
+from pynenc.invocation.dist import DistributedInvocation
+from pynenc.invocation.submit import Submitter
+from pynenc.log import configure_logging
+from pynenc.serializer import get_serializer
+from pynenc.task import DirectTask, Task
+
+if TYPE_CHECKING:
+    from pynenc.broker.base import BaseBroker
+    from pynenc.orchestrator.base import BaseOrchestrator
+    from pynenc.runner.base import BaseRunner
+    from pynenc.serializer.base import BaseSerializer
+    from pynenc.state_backend.base import BaseStateBackend
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class Pynenc:
+    """A pynenc application.
+
+    Components are built lazily from config (``*_cls`` names), so defining tasks never
+    touches a backend.
+    """
+
+    def __init__(
+        self,
+        app_id: str | None = None,
+        config_values: dict[str, Any] | None = None,
+        config_filepath: str | None = None,
+    ) -> None:
+        self.config_values: dict[str, Any] = dict(config_values or {})
+        if app_id is not None:
+            self.config_values["app_id"] = app_id
+        self.config_filepath = config_filepath
+        self.conf = ConfigPynenc(self.config_values, config_filepath)
+        self.tasks: dict[str, Task[Any, Any]] = {}
+        self.logger: logging.Logger = configure_logging(self.conf)
+        self._runner: BaseRunner | None = None
+
+    def __repr__(self) -> str:
+        return f"Pynenc(app_id={self.app_id!r})"
+
+    @property
+    def app_id(self) -> str:
+        return self.conf.app_id
+
+    # --- components -------------------------------------------------------------------
+
+    def _component(self, name: str) -> Any:
+        return load_component(name)(self)
+
+    @cached_property
+    def broker(self) -> BaseBroker:
+        return self._component(self.conf.broker_cls)  # type: ignore[no-any-return]
+
+    @cached_property
+    def orchestrator(self) -> BaseOrchestrator:
+        return self._component(self.conf.orchestrator_cls)  # type: ignore[no-any-return]
+
+    @cached_property
+    def state_backend(self) -> BaseStateBackend:
+        return self._component(self.conf.state_backend_cls)  # type: ignore[no-any-return]
+
+    @cached_property
+    def serializer(self) -> BaseSerializer:
+        return get_serializer(self.conf.serializer_cls)()
+
+    @cached_property
+    def submitter(self) -> Submitter:
+        return Submitter(self)
+
+    @property
+    def runner(self) -> BaseRunner:
+        if self._runner is None:
+            self._runner = load_component(self.conf.runner_cls)(self)
+        return self._runner
+
+    @runner.setter
+    def runner(self, runner: BaseRunner) -> None:
+        self._runner = runner
+
+    # --- tasks --------------------------------------------------------------------------
+
+    @overload
+    def task(self, func: Callable[P, R]) -> Task[P, R]: ...
+
+    @overload
+    def task(self, func: None = None, **options: Any) -> Callable[[Callable[P, R]], Task[P, R]]: ...
+
+    def task(self, func: Callable[P, R] | None = None, **options: Any) -> Any:
+        """Register a task: ``@app.task`` or ``@app.task(max_retries=3, ...)``."""
+
+        def register(f: Callable[P, R]) -> Task[P, R]:
+            task = Task(self, f, options)
+            self.tasks[task.task_id] = task
+            return task
+
+        return register(func) if func is not None else register
+
+    def direct_task(self, func: Callable[P, R] | None = None, **options: Any) -> Any:
+        """Like ``task``, but calling it returns the result itself."""
+
+        def register(f: Callable[P, R]) -> DirectTask[P, R]:
+            task = DirectTask(self, f, options)
+            self.tasks[task.task_id] = task
+            return task
+
+        return register(func) if func is not None else register
+
+    def get_task(self, task_id: str) -> Task[Any, Any]:
+        """A task by id, importing its module when this process has not yet."""
+        task = self.tasks.get(task_id)
+        if task is not None:
+            return task
+        module_name, _, name = task_id.rpartition(".")
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:
+            raise ConfigError(
+                f"Task '{task_id}' cannot be run here: module '{module_name}' does not import "
+                f"({exc}). Start the runner where that module is importable."
+            ) from exc
+        found = getattr(module, name, None)
+        if isinstance(found, Task):
+            self.tasks.setdefault(task_id, found)
+            return found
+        raise ConfigError(f"'{task_id}' is not a task of app '{self.app_id}'.")
+
+    def get_invocation(self, invocation_id: str) -> DistributedInvocation[Any]:
+        record = self.state_backend.get_invocation(invocation_id)
+        if record is None:
+            raise InvocationNotFoundError(invocation_id)
+        return DistributedInvocation(self.get_task(record.task_id), invocation_id)
+
+    def purge(self) -> None:
+        """Delete every queued id, invocation, result and history entry of this app only."""
+        self.broker.purge()
+        self.orchestrator.purge()
+        self.state_backend.purge()
+
+    def close(self) -> None:
+        for name in ("broker", "orchestrator", "state_backend"):
+            if name in self.__dict__:
+                self.__dict__[name].close()

@@ -1,0 +1,23 @@
+"""Arguments of one call, as Pynenc's ``task.args(...)`` builds them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class Arguments:
+    """Keyword view of a call's arguments (positional ones already bound to names)."""
+
+    __slots__ = ("kwargs",)
+
+    def __init__(self, kwargs: dict[str, Any] | None = None, **more: Any) -> None:
+        self.kwargs: dict[str, Any] = {**(kwargs or {}), **more}
+
+    def __repr__(self) -> str:
+        return f"Arguments({self.kwargs!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Arguments) and other.kwargs == self.kwargs
+
+    def __hash__(self) -> int:
+        return hash(tuple(sorted(self.kwargs)))

@@ -1,0 +1,43 @@
+"""The serialized call: argument name -> serializer bytes, packed as one msgpack map."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import msgpack
+
+from pynenc.exceptions import ArgumentSerializationError
+
+if TYPE_CHECKING:
+    from pynenc.serializer.base import BaseSerializer
+
+
+def serialize_arguments(
+    serializer: BaseSerializer, task_id: str, kwargs: dict[str, Any]
+) -> dict[str, bytes]:
+    """Encode each argument on its own, so a failure names the argument at call time."""
+    dumps = serializer.dumps
+    try:
+        return {name: dumps(value) for name, value in kwargs.items()}
+    except Exception:  # noqa: BLE001 - find which argument failed, then explain
+        for name, value in kwargs.items():
+            try:
+                dumps(value)
+            except Exception as exc:  # noqa: BLE001
+                raise ArgumentSerializationError(
+                    task_id, name, type(serializer).__name__, exc
+                ) from exc
+        raise
+
+
+def pack_arguments(values: dict[str, bytes]) -> bytes:
+    return msgpack.packb(values, use_bin_type=True)  # type: ignore[no-any-return]
+
+
+def unpack_arguments(data: bytes) -> dict[str, bytes]:
+    return msgpack.unpackb(data, raw=False)  # type: ignore[no-any-return]
+
+
+def deserialize_arguments(serializer: BaseSerializer, data: bytes) -> dict[str, Any]:
+    loads = serializer.loads
+    return {name: loads(value) for name, value in unpack_arguments(data).items()}

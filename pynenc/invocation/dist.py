@@ -1,0 +1,90 @@
+"""Invocations tracked by the backends and run by a runner."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from pynenc.context import current_invocation
+from pynenc.exceptions import (
+    ConcurrencyControlledError,
+    InvocationNotFoundError,
+    InvocationTimeoutError,
+)
+from pynenc.invocation.base import BaseInvocation
+from pynenc.invocation.errors import decode_exception
+from pynenc.invocation.status import InvocationStatus, StatusRecord
+
+if TYPE_CHECKING:
+    from pynenc.app import Pynenc
+    from pynenc.task import Task
+
+R = TypeVar("R")
+
+
+class DistributedInvocation(BaseInvocation[R]):
+    __slots__ = ()
+
+    @property
+    def app(self) -> Pynenc:
+        return self.task.app
+
+    @property
+    def status(self) -> InvocationStatus:
+        state = self.app.orchestrator.get_state(self.invocation_id)
+        if state is None:
+            raise InvocationNotFoundError(self.invocation_id)
+        return InvocationStatus(state.status)
+
+    @property
+    def num_retries(self) -> int:
+        state = self.app.orchestrator.get_state(self.invocation_id)
+        return state.num_retries if state else 0
+
+    @property
+    def history(self) -> list[StatusRecord]:
+        return self.app.state_backend.get_history(self.invocation_id)
+
+    @property
+    def result(self) -> R:
+        return self.get_result(timeout_sec=None)
+
+    def get_result(self, timeout_sec: float | None) -> R:
+        wait_for_final(self.app, [self.invocation_id], timeout_sec)
+        return final_values(self.app, [self.invocation_id])[0]  # type: ignore[no-any-return]
+
+
+def wait_for_final(app: Pynenc, invocation_ids: Sequence[str], timeout_sec: float | None) -> None:
+    """Block until final; inside a runner, the runner frees this slot while waiting."""
+    ctx = current_invocation.get()
+    if ctx is not None and ctx.runner is not None:
+        done = ctx.runner.wait_for_invocations(ctx, invocation_ids, timeout_sec)
+    else:
+        done = app.orchestrator.wait_for_final(invocation_ids, timeout_sec)
+    if not done:
+        raise InvocationTimeoutError(invocation_ids[0], timeout_sec or 0.0)
+
+
+def final_values(app: Pynenc, invocation_ids: Sequence[str]) -> list[Any]:
+    """Results of final invocations, in order; raises the first failure met."""
+    states = app.orchestrator.get_states(invocation_ids)
+    results = app.state_backend.get_results(invocation_ids)
+    loads = app.serializer.loads
+    values: list[Any] = []
+    for invocation_id in invocation_ids:
+        if invocation_id in results:
+            values.append(loads(results[invocation_id]))
+            continue
+        state = states.get(invocation_id)
+        if state is None:
+            raise InvocationNotFoundError(invocation_id)
+        if state.status == InvocationStatus.CONCURRENCY_CONTROLLED_FINAL:
+            raise ConcurrencyControlledError(
+                f"Invocation '{invocation_id}' of '{state.task_id}' was not run: another one "
+                "held its running concurrency slot (reroute_on_concurrency_control=False)."
+            )
+        encoded = app.state_backend.get_exception(invocation_id)
+        if encoded is None:
+            raise InvocationNotFoundError(invocation_id)
+        raise decode_exception(invocation_id, encoded)
+    return values

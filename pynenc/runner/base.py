@@ -1,0 +1,156 @@
+"""What every runner shares: identity, heartbeats, claiming, outcomes, graceful stop."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import threading
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from types import FrameType
+from typing import TYPE_CHECKING
+
+from pynenc.conf.config_runner import ConfigRunner
+from pynenc.context import InvocationContext, current_runner_id
+from pynenc.identifiers import new_runner_id
+from pynenc.invocation.record import InvocationRecord
+from pynenc.invocation.status import InvocationStatus
+from pynenc.runner.outcomes import OutcomeWriter
+from pynenc.state_backend.base import RunnerInfo
+
+if TYPE_CHECKING:
+    from pynenc.app import Pynenc
+
+
+class BaseRunner(ABC):
+    """A runner process (or, for tests, a thread) serving one app."""
+
+    kind = "runner"
+    config_cls: type[ConfigRunner] = ConfigRunner
+
+    def __init__(self, app: Pynenc) -> None:
+        self.app = app
+        self.conf = self.config_cls(app.config_values, app.config_filepath)
+        self.runner_id = new_runner_id(self.kind)
+        self.started_at = time.time()
+        self.stop_event = threading.Event()
+        self.started_event = threading.Event()
+        self.outcomes = OutcomeWriter(app, self.runner_id)
+        self._heartbeat_thread: threading.Thread | None = None
+
+    # --- lifecycle ----------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Serve until ``stop()`` or SIGTERM/SIGINT; then drain and return."""
+        current_runner_id.set(self.runner_id)
+        self._install_signal_handlers()
+        self.outcomes.start()
+        self._heartbeat_thread = threading.Thread(
+            target=self._heartbeat_loop, name="pynenc-heartbeat", daemon=True
+        )
+        self._heartbeat_thread.start()
+        self.app.logger.info("Runner %s started (%s)", self.runner_id, type(self).__name__)
+        self.started_event.set()
+        try:
+            self.serve()
+        finally:
+            self._shutdown()
+
+    def stop(self) -> None:
+        self.stop_event.set()
+
+    def _install_signal_handlers(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+
+        def handle(signum: int, _frame: FrameType | None) -> None:
+            self.app.logger.info("Runner %s got signal %d: draining", self.runner_id, signum)
+            self.stop_event.set()
+
+        signal.signal(signal.SIGTERM, handle)
+        signal.signal(signal.SIGINT, handle)
+
+    def _shutdown(self) -> None:
+        self.drain(self.conf.graceful_shutdown_timeout_sec)
+        self.outcomes.stop()
+        self._requeue_owned()
+        self.app.state_backend.remove_runner(self.runner_id)
+        self.app.logger.info("Runner %s stopped", self.runner_id)
+
+    def _requeue_owned(self) -> None:
+        """Send back to the queue whatever this runner still owns (did not finish)."""
+        owned = self.app.orchestrator.find_invocations(
+            statuses=(
+                InvocationStatus.PENDING,
+                InvocationStatus.RUNNING,
+                InvocationStatus.PAUSED,
+                InvocationStatus.RESUMED,
+            ),
+            owner=self.runner_id,
+        )
+        if not owned:
+            return
+        ids = [s.invocation_id for s in owned]
+        errors = self.app.orchestrator.set_statuses(
+            [(i, InvocationStatus.REROUTED) for i in ids], self.runner_id
+        )
+        rerouted = [i for i in ids if i not in errors]
+        self.app.broker.route_invocations(rerouted)
+        self.app.logger.warning(
+            "Runner %s re-queued %d unfinished invocations", self.runner_id, len(rerouted)
+        )
+
+    def _heartbeat_loop(self) -> None:
+        info = RunnerInfo(
+            self.runner_id,
+            socket.gethostname(),
+            os.getpid(),
+            type(self).__name__,
+            self.started_at,
+            time.time(),
+        )
+        interval = self.app.conf.runner_heartbeat_interval
+        while True:
+            info.last_heartbeat = time.time()
+            try:
+                self.app.state_backend.store_runner_heartbeat(info)
+            except Exception:  # noqa: BLE001 - a missed beat is retried next interval
+                self.app.logger.exception("Heartbeat of %s failed", self.runner_id)
+            if self.stop_event.wait(interval):
+                return
+
+    # --- claiming -----------------------------------------------------------------------
+
+    def claim(self, invocation_ids: Sequence[str]) -> list[tuple[InvocationRecord, int]]:
+        """Claim ids and mark them RUNNING; returns (record, num_retries) to execute."""
+        orchestrator = self.app.orchestrator
+        claimed = orchestrator.claim_invocations(invocation_ids, self.runner_id).claimed
+        if not claimed:
+            return []
+        errors = orchestrator.set_statuses(
+            [(i, InvocationStatus.RUNNING) for i in claimed], self.runner_id
+        )
+        running = [i for i in claimed if i not in errors]
+        records = self.app.state_backend.get_invocations(running)
+        states = orchestrator.get_states(running)
+        return [
+            (records[i], states[i].num_retries) for i in running if i in records and i in states
+        ]
+
+    # --- what each runner defines -------------------------------------------------------
+
+    @abstractmethod
+    def serve(self) -> None:
+        """The main loop: until ``stop_event`` is set, take work and execute it."""
+
+    @abstractmethod
+    def drain(self, timeout_sec: float) -> None:
+        """Let running work finish, up to ``timeout_sec``."""
+
+    @abstractmethod
+    def wait_for_invocations(
+        self, ctx: InvocationContext, invocation_ids: Sequence[str], timeout_sec: float | None
+    ) -> bool:
+        """A running task waits on sub-invocations: free its slot while it waits."""

@@ -1,0 +1,77 @@
+"""Run one invocation's function and turn what happened into an Outcome."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from pynenc.call import deserialize_arguments
+from pynenc.context import InvocationContext, current_invocation
+from pynenc.invocation.errors import encode_exception
+from pynenc.invocation.status import InvocationStatus
+
+if TYPE_CHECKING:
+    from pynenc.app import Pynenc
+    from pynenc.invocation.record import InvocationRecord
+    from pynenc.runner.base import BaseRunner
+
+
+@dataclass(slots=True)
+class Outcome:
+    """The end of one execution: SUCCESS with a result, FAILED with an exception, or RETRY
+    after ``retry_delay`` seconds."""
+
+    invocation_id: str
+    status: InvocationStatus
+    result: bytes | None = None
+    exception: bytes | None = None
+    retry_delay: float = 0.0
+
+
+def execute(
+    app: Pynenc,
+    record: InvocationRecord,
+    num_retries: int,
+    runner: BaseRunner | None,
+    loop: asyncio.AbstractEventLoop | None = None,
+) -> Outcome:
+    """Execute with the invocation's context set; never raises for the task's own errors."""
+    invocation_id = record.invocation_id
+    ctx = InvocationContext(
+        invocation_id,
+        record.task_id,
+        record.workflow_id,
+        record.workflow_task_id,
+        runner,
+        num_retries,
+    )
+    token = current_invocation.set(ctx)
+    try:
+        task = app.get_task(record.task_id)
+        kwargs = deserialize_arguments(app.serializer, record.arguments)
+        value: Any = task.func(**kwargs)
+        if task.is_async:
+            value = (loop or asyncio.new_event_loop()).run_until_complete(value)
+        return Outcome(invocation_id, InvocationStatus.SUCCESS, result=app.serializer.dumps(value))
+    except Exception as exc:  # noqa: BLE001 - every task error becomes an outcome
+        return _failure(app, record, num_retries, exc)
+    finally:
+        current_invocation.reset(token)
+
+
+def _failure(app: Pynenc, record: InvocationRecord, num_retries: int, exc: Exception) -> Outcome:
+    task = app.tasks.get(record.task_id)
+    if task is not None and isinstance(exc, task.conf.retry_for):
+        if num_retries < task.conf.max_retries:
+            delay = task.conf.retry_delay(num_retries + 1)
+            app.logger.info(
+                "Retrying %s (%d/%d) in %.3fs after %r",
+                record.invocation_id,
+                num_retries + 1,
+                task.conf.max_retries,
+                delay,
+                exc,
+            )
+            return Outcome(record.invocation_id, InvocationStatus.RETRY, retry_delay=delay)
+    return Outcome(record.invocation_id, InvocationStatus.FAILED, exception=encode_exception(exc))
