@@ -53,6 +53,21 @@ class Pynenc:
     def __repr__(self) -> str:
         return f"Pynenc(app_id={self.app_id!r})"
 
+    def reconfigure(self, **config_values: Any) -> None:
+        """Merge new config values and rebuild config and components (tests, CLI tools).
+
+        Tasks keep their identity; their settings are re-resolved against the new values.
+        """
+        self.close()
+        for name in ("broker", "orchestrator", "state_backend", "serializer", "submitter"):
+            self.__dict__.pop(name, None)
+        self._runner = None
+        self.config_values.update(config_values)
+        self.conf = ConfigPynenc(self.config_values, self.config_filepath)
+        self.logger = configure_logging(self.conf)
+        for task in self.tasks.values():
+            task.reload_config()
+
     @property
     def app_id(self) -> str:
         return self.conf.app_id

@@ -69,10 +69,15 @@ class PynencBuilder:
         return self._set(client_data_store_cls="MemClientDataStore")
 
     def disable_client_data_store(self) -> PynencBuilder:
-        return self._set(client_data_store_cls="DisabledClientDataStore", disable_client_data_store=True)
+        return self._set(
+            client_data_store_cls="DisabledClientDataStore", disable_client_data_store=True
+        )
 
     def client_data_store(
-        self, min_size_to_cache: int = 1024, max_size_to_cache: int = 0, local_cache_size: int = 1024
+        self,
+        min_size_to_cache: int = 1024,
+        max_size_to_cache: int = 0,
+        local_cache_size: int = 1024,
     ) -> PynencBuilder:
         return self._set(
             min_size_to_cache=min_size_to_cache,
@@ -89,7 +94,9 @@ class PynencBuilder:
     # --- runners ------------------------------------------------------------------------
 
     def thread_runner(self, min_threads: int = 1, max_threads: int = 0) -> PynencBuilder:
-        return self._set(runner_cls="ThreadRunner", min_threads=min_threads, max_threads=max_threads)
+        return self._set(
+            runner_cls="ThreadRunner", min_threads=min_threads, max_threads=max_threads
+        )
 
     def dummy_runner(self) -> PynencBuilder:
         return self._set(runner_cls="DummyRunner")
@@ -224,7 +231,9 @@ class PynencBuilder:
 
     def _validate(self) -> None:
         runner = self._config.get("runner_cls")
-        uses_memory = any(self._config.get(k) == v for k, v in _MEMORY.items() if k != "trigger_cls")
+        uses_memory = any(
+            self._config.get(k) == v for k, v in _MEMORY.items() if k != "trigger_cls"
+        )
         if uses_memory and runner and runner not in _SINGLE_PROCESS_RUNNERS:
             raise ConfigError(
                 f"{runner} runs tasks in other processes, which cannot see in-memory "

@@ -19,11 +19,11 @@ def serialize_arguments(
     dumps = serializer.dumps
     try:
         return {name: dumps(value) for name, value in kwargs.items()}
-    except Exception:  # noqa: BLE001 - find which argument failed, then explain
+    except Exception:
         for name, value in kwargs.items():
             try:
                 dumps(value)
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 raise ArgumentSerializationError(
                     task_id, name, type(serializer).__name__, exc
                 ) from exc

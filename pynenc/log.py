@@ -23,7 +23,7 @@ def _install_record_factory() -> None:
     previous = logging.getLogRecordFactory()
 
     def factory(*args: object, **kwargs: object) -> logging.LogRecord:
-        record = previous(*args, **kwargs)  # type: ignore[arg-type]
+        record = previous(*args, **kwargs)
         ctx = current_invocation.get()
         runner = current_runner_id.get()
         record.runner_id = runner or (ctx.runner.runner_id if ctx and ctx.runner else "-")

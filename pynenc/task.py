@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 
 from pynenc.arguments import Arguments
-from pynenc.conf.config_task import ConfigTask
+from pynenc.conf.config_task import ConcurrencyControlType, ConfigTask
 from pynenc.exceptions import TaskDefinitionError
 from pynenc.invocation.base import BaseInvocation
 from pynenc.invocation.group import InvocationGroup
@@ -56,6 +56,7 @@ class Task(Generic[P, R]):
             self.task_id, app.config_values, app.config_filepath, task_options=options
         )
         self.signature = inspect.signature(func)
+        self._check_key_arguments()
         self.is_async = inspect.iscoroutinefunction(func)
         self.logger = logging.getLogger(f"pynenc.task.{self.task_id}")
         self.__doc__ = func.__doc__
@@ -64,6 +65,28 @@ class Task(Generic[P, R]):
 
     def __repr__(self) -> str:
         return f"Task({self.task_id})"
+
+    def reload_config(self) -> None:
+        self.conf = ConfigTask(
+            self.task_id, self.app.config_values, self.app.config_filepath, self.options
+        )
+
+    def _check_key_arguments(self) -> None:
+        unknown = [k for k in self.conf.key_arguments if k not in self.signature.parameters]
+        if unknown:
+            raise TaskDefinitionError(
+                f"Task '{self.task_id}': key_arguments {unknown} are not parameters of the "
+                f"function (parameters: {list(self.signature.parameters)})."
+            )
+        uses_keys = ConcurrencyControlType.KEYS in (
+            self.conf.running_concurrency,
+            self.conf.registration_concurrency,
+        )
+        if uses_keys and not self.conf.key_arguments:
+            raise TaskDefinitionError(
+                f"Task '{self.task_id}' uses KEYS concurrency control but sets no "
+                "key_arguments; pass key_arguments=('name', ...) or use ARGUMENTS."
+            )
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> BaseInvocation[R]:
         if self.app.conf.dev_mode_force_sync_tasks:
@@ -143,7 +166,7 @@ class Task(Generic[P, R]):
                     return SyncInvocation(self, None, exc, retries)
                 retries += 1
                 time.sleep(self.conf.retry_delay(retries))
-            except Exception as exc:  # noqa: BLE001 - surfaced through .result
+            except Exception as exc:
                 return SyncInvocation(self, None, exc, retries)
 
 

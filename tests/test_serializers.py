@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
-from enum import Enum, Flag, IntEnum
+from enum import Enum, Flag, IntEnum, StrEnum
 from typing import Any
 from uuid import uuid4
 from zoneinfo import ZoneInfo
@@ -55,6 +55,10 @@ class Color(Enum):
 class Level(IntEnum):
     LOW = 1
     HIGH = 2
+
+
+class Mode(StrEnum):
+    FAST = "fast"
 
 
 class Planet(Enum):
@@ -166,6 +170,7 @@ PYTHON_VALUES: list[Any] = [
     [Point(3, 4), {"p": Point(5, 6)}],
     Color.BLUE,
     Level.HIGH,
+    Mode.FAST,
     Planet.EARTH,
     Perm.READ | Perm.WRITE,
     {1: "int key", (2, 3): "tuple key"},
@@ -186,7 +191,9 @@ def test_pickle_based_serializers_keep_python_types(
         assert restored.tzinfo == value.tzinfo
 
 
-@pytest.mark.parametrize("member", [Color.RED, Level.LOW, Planet.EARTH, Perm.READ | Perm.WRITE])
+@pytest.mark.parametrize(
+    "member", [Color.RED, Level.LOW, Mode.FAST, Planet.EARTH, Perm.READ | Perm.WRITE]
+)
 def test_json_round_trips_enums_to_the_same_member(member: Enum) -> None:
     serializer = JsonSerializer()
     assert serializer.loads(serializer.dumps(member)) is member
@@ -195,11 +202,17 @@ def test_json_round_trips_enums_to_the_same_member(member: Enum) -> None:
 
 def test_json_round_trips_nested_enums() -> None:
     serializer = JsonSerializer()
-    value = {"colors": [Color.RED, Color.BLUE], "level": {"now": Level.HIGH}, "n": 1}
+    value = {
+        "colors": [Color.RED, Color.BLUE],
+        "level": {"now": Level.HIGH},
+        "deep": [[1, {"mode": Mode.FAST}]],
+        "n": 1,
+    }
     restored = serializer.loads(serializer.dumps(value))
     assert restored == value
     assert restored["colors"][0] is Color.RED
     assert type(restored["level"]["now"]) is Level
+    assert type(restored["deep"][0][1]["mode"]) is Mode
 
 
 def test_json_round_trips_json_serializable_objects() -> None:

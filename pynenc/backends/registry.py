@@ -29,7 +29,10 @@ BUILTIN_COMPONENTS: dict[str, str] = {
 }
 
 # The optional package each backend family needs, and the extra that installs it.
-_EXTRAS = {"pynenc.backends.redis": ("redis", "redis"), "pynenc.backends.rabbitmq": ("pika", "rabbitmq")}
+_EXTRAS = {
+    "pynenc.backends.redis": ("redis", "redis"),
+    "pynenc.backends.rabbitmq": ("pika", "rabbitmq"),
+}
 
 
 @cache

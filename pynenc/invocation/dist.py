@@ -17,7 +17,6 @@ from pynenc.invocation.status import InvocationStatus, StatusRecord
 
 if TYPE_CHECKING:
     from pynenc.app import Pynenc
-    from pynenc.task import Task
 
 R = TypeVar("R")
 

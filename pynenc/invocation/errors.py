@@ -14,8 +14,8 @@ def encode_exception(exc: BaseException) -> bytes:
     tb = "".join(traceback.format_exception(exc))
     try:
         pickled: bytes | None = pickle.dumps(exc, protocol=5)
-        pickle.loads(pickled)  # some exceptions pickle but cannot be rebuilt
-    except Exception:  # noqa: BLE001 - fall back to a RemoteTaskError in the caller
+        pickle.loads(pickled)  # type: ignore[arg-type]  # some pickle but cannot be rebuilt
+    except Exception:
         pickled = None
     envelope = {
         "type": f"{type(exc).__module__}.{type(exc).__qualname__}",
@@ -33,7 +33,7 @@ def decode_exception(invocation_id: str, data: bytes) -> BaseException:
     if envelope["pickled"] is not None:
         try:
             exc: BaseException = pickle.loads(envelope["pickled"])
-        except Exception:  # noqa: BLE001 - the class may be missing in the caller
+        except Exception:
             pass
         else:
             exc.add_note(f"Remote traceback (invocation {invocation_id}):\n{tb}")

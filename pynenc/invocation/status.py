@@ -126,6 +126,7 @@ STATUS_TABLE: Mapping[InvocationStatus, StatusDefinition] = MappingProxyType(
         ),
         _S.RETRY: _row(
             _S.PENDING,
+            _S.CONCURRENCY_CONTROLLED,
             _S.KILLED,
             releases_ownership=True,
             description="Failed with a retriable error; any runner may claim it again.",
@@ -213,7 +214,9 @@ def compute_transition(
     """
     if new not in _NEXT[current]:
         raise InvalidStatusTransitionError(invocation_id, current, new)
-    if owner is not None and owner != runner_id and new in _OWNER_ONLY:
+    # runner_id None is an operator (CLI, monitor): it may kill whatever it likes
+    admin_kill = runner_id is None and new is InvocationStatus.KILLED
+    if owner is not None and owner != runner_id and new in _OWNER_ONLY and not admin_kill:
         raise StatusOwnershipError(invocation_id, new, owner, runner_id)
     if new in _TAKES_OWNERSHIP:
         return runner_id

@@ -38,7 +38,10 @@ class Submitter:
         self.app = app
 
     def submit(
-        self, task: Task[Any, Any], calls: list[dict[str, Any]], common: dict[str, Any] | None = None
+        self,
+        task: Task[Any, Any],
+        calls: list[dict[str, Any]],
+        common: dict[str, Any] | None = None,
     ) -> list[DistributedInvocation[Any]]:
         app = self.app
         serializer = app.serializer

@@ -124,9 +124,7 @@ class BaseOrchestrator(ABC):
         now = time.time()
         ids = self._register(registrations, now)
         fresh = {r.invocation_id for r in registrations}
-        self._record(
-            [(i, InvocationStatus.REGISTERED) for i in ids if i in fresh], None, now
-        )
+        self._record([(i, InvocationStatus.REGISTERED) for i in ids if i in fresh], None, now)
         return ids
 
     def claim_invocations(self, invocation_ids: Sequence[str], runner_id: str) -> ClaimResult:

@@ -116,7 +116,7 @@ class BaseRunner(ABC):
             info.last_heartbeat = time.time()
             try:
                 self.app.state_backend.store_runner_heartbeat(info)
-            except Exception:  # noqa: BLE001 - a missed beat is retried next interval
+            except Exception:
                 self.app.logger.exception("Heartbeat of %s failed", self.runner_id)
             if self.stop_event.wait(interval):
                 return

@@ -54,7 +54,7 @@ def execute(
         if task.is_async:
             value = (loop or asyncio.new_event_loop()).run_until_complete(value)
         return Outcome(invocation_id, InvocationStatus.SUCCESS, result=app.serializer.dumps(value))
-    except Exception as exc:  # noqa: BLE001 - every task error becomes an outcome
+    except Exception as exc:
         return _failure(app, record, num_retries, exc)
     finally:
         current_invocation.reset(token)
@@ -62,16 +62,21 @@ def execute(
 
 def _failure(app: Pynenc, record: InvocationRecord, num_retries: int, exc: Exception) -> Outcome:
     task = app.tasks.get(record.task_id)
-    if task is not None and isinstance(exc, task.conf.retry_for):
-        if num_retries < task.conf.max_retries:
-            delay = task.conf.retry_delay(num_retries + 1)
-            app.logger.info(
-                "Retrying %s (%d/%d) in %.3fs after %r",
-                record.invocation_id,
-                num_retries + 1,
-                task.conf.max_retries,
-                delay,
-                exc,
-            )
-            return Outcome(record.invocation_id, InvocationStatus.RETRY, retry_delay=delay)
+    if task is None or not isinstance(exc, task.conf.retry_for):
+        return _failed(record, exc)
+    if num_retries >= task.conf.max_retries:
+        return _failed(record, exc)
+    delay = task.conf.retry_delay(num_retries + 1)
+    app.logger.info(
+        "Retrying %s (%d/%d) in %.3fs after %r",
+        record.invocation_id,
+        num_retries + 1,
+        task.conf.max_retries,
+        delay,
+        exc,
+    )
+    return Outcome(record.invocation_id, InvocationStatus.RETRY, retry_delay=delay)
+
+
+def _failed(record: InvocationRecord, exc: Exception) -> Outcome:
     return Outcome(record.invocation_id, InvocationStatus.FAILED, exception=encode_exception(exc))

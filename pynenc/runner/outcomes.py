@@ -64,7 +64,7 @@ class OutcomeWriter:
             if batch:
                 try:
                     self.write(batch)
-                except Exception:  # noqa: BLE001 - keep the writer alive; log loudly
+                except Exception:
                     self.app.logger.exception("Could not write %d outcomes", len(batch))
                 with self._idle:
                     self._pending -= len(batch)

@@ -7,6 +7,8 @@ Decoding only builds Enums, exceptions and classes with ``from_json``: no pickle
 from __future__ import annotations
 
 import builtins
+import pickle
+import threading
 from collections.abc import Callable
 from enum import Enum
 from typing import Any, NoReturn, Protocol, Self, TypeVar, runtime_checkable
@@ -33,6 +35,56 @@ _SCALARS = frozenset({str, int, float, bool, type(None)})
 _OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 
 
+class _NotPlain(Exception):
+    """Raised by the probe at the first value that is not an exact builtin."""
+
+
+class _Discard:
+    def write(self, chunk: bytes) -> int:
+        return len(chunk)
+
+
+class _BuiltinsOnlyProbe(pickle.Pickler):
+    """Pickles into nowhere to learn, at C speed, whether a value holds only builtins.
+
+    The C pickler saves exact None/bool/int/float/str/bytes/list/tuple/dict/set itself and
+    calls ``reducer_override`` for anything else, Enum members included.
+    """
+
+    def reducer_override(self, obj: Any) -> Any:
+        raise _NotPlain
+
+
+# A Pickler is not thread-safe, and building one costs more than probing a small value.
+_probes = threading.local()
+
+
+def _needs_tagging(obj: Any) -> bool:
+    """Whether ``obj`` may hold a value orjson would write without calling ``default``."""
+    kind = type(obj)
+    if kind in _SCALARS:
+        return False
+    # One level of scalars is the common case, and cheaper to check than to probe.
+    if kind is dict:
+        if _SCALARS.issuperset(map(type, obj.values())):
+            return False
+    elif kind is list or kind is tuple:
+        if _SCALARS.issuperset(map(type, obj)):
+            return False
+    else:
+        return True
+    probe = getattr(_probes, "probe", None)
+    if probe is None:
+        probe = _probes.probe = _BuiltinsOnlyProbe(_Discard(), protocol=5)
+    try:
+        probe.dump(obj)
+    except (_NotPlain, RecursionError):
+        return True
+    finally:
+        probe.clear_memo()  # the memo would otherwise keep the value alive
+    return False
+
+
 @runtime_checkable
 class JsonSerializable(Protocol):
     """A class that ``JsonSerializer`` round-trips through these two methods."""
@@ -50,14 +102,16 @@ class JsonSerializable(Protocol):
 class JsonSerializer(BaseSerializer):
     """Small, readable, safe-to-decode JSON; custom classes opt in via ``JsonSerializable``.
 
-    Tuples come back as lists and NaN/infinity as ``None``, as in JSON itself.
+    Tuples come back as lists, and NaN/infinity as ``None`` (JSON has no such numbers).
     """
 
     name = "json"
 
     def dumps(self, obj: Any) -> bytes:
         try:
-            return orjson.dumps(_tag_enums(obj), default=_encode_other, option=_OPTIONS)
+            # The Python-level walk runs only for values that are not plain JSON natives.
+            payload = _tag_enums(obj) if _needs_tagging(obj) else obj
+            return orjson.dumps(payload, default=_encode_other, option=_OPTIONS)
         except SerializationError:
             raise
         except TypeError as exc:  # orjson.JSONEncodeError; it wraps what the hook raised
@@ -68,7 +122,9 @@ class JsonSerializer(BaseSerializer):
                 f"JsonSerializer cannot encode {type(obj)!r}: {cause or exc}"
             ) from exc
         except RecursionError as exc:
-            raise SerializationError("JsonSerializer cannot encode a cyclic value.") from exc
+            raise SerializationError(
+                "JsonSerializer cannot encode a cyclic or too deeply nested value."
+            ) from exc
 
     def loads(self, data: bytes) -> Any:
         try:
@@ -90,9 +146,8 @@ class JsonSerializer(BaseSerializer):
 def _tag_enums(obj: Any) -> Any:
     """Replace Enum members with markers before orjson sees them.
 
-    orjson writes Enums as their bare value without calling ``default``, so this walk is
-    the only place to catch them. Containers of scalars only are checked at C speed and
-    passed through uncopied.
+    orjson writes Enums as their bare value without calling ``default``, so only a walk
+    can catch them. Containers of scalars only are passed through uncopied.
     """
     kind = type(obj)
     if kind in _SCALARS:

@@ -82,9 +82,9 @@ class MemOrchestrator(BaseOrchestrator):
         """Change an entry's status; returns a parked id whose running key just freed."""
         was_active = entry.status in ACTIVE_STATUSES
         entry.status, entry.updated_at = status, now
-        if status.is_final and entry.registration_key:
-            if self._registered.get(entry.registration_key) == invocation_id:
-                del self._registered[entry.registration_key]
+        key = entry.registration_key
+        if status.is_final and key and self._registered.get(key) == invocation_id:
+            del self._registered[key]
         key = entry.running_key
         if not key:
             return None

@@ -1,0 +1,126 @@
+"""Tasks used by the core tests; the app is reconfigured per test by fixtures."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from dataclasses import dataclass
+from enum import Enum
+
+from pynenc import PynencBuilder
+from pynenc.exceptions import RetryError
+
+app = PynencBuilder().app_id("core-tests").memory().thread_runner(max_threads=4).build()
+
+# Shared state for in-process runners (memory / sqlite runner thread in the test process).
+attempts: dict[str, int] = {}
+attempts_lock = threading.Lock()
+spans: list[tuple[str, float, float]] = []
+
+
+class Color(Enum):
+    RED = "red"
+    BLUE = "blue"
+
+
+@dataclass
+class Point:
+    x: int
+    y: int
+
+
+class CustomError(Exception):
+    def __init__(self, code: int, detail: str) -> None:
+        super().__init__(code, detail)
+        self.code = code
+        self.detail = detail
+
+
+@app.task
+def add(x: int, y: int) -> int:
+    return x + y
+
+
+@app.task
+def echo(value: object) -> object:
+    return value
+
+
+@app.task
+def greet(name: str, greeting: str = "hello") -> str:
+    return f"{greeting} {name}"
+
+
+@app.task
+def fail(code: int) -> None:
+    raise CustomError(code, "it failed")
+
+
+@app.task(max_retries=2, retry_for=(ConnectionError,))
+def flaky(key: str, failures: int) -> int:
+    with attempts_lock:
+        attempts[key] = attempts.get(key, 0) + 1
+        count = attempts[key]
+    if count <= failures:
+        raise ConnectionError(f"attempt {count}")
+    return count
+
+
+@app.task(max_retries=3, retry_delay_sec=0.05, retry_backoff=2.0)
+def always_retry(key: str) -> None:
+    with attempts_lock:
+        attempts[key] = attempts.get(key, 0) + 1
+    raise RetryError("again")
+
+
+@app.task
+def fib(n: int) -> int:
+    if n < 2:
+        return n
+    return fib(n - 1).result + fib(n - 2).result
+
+
+@app.task(running_concurrency="TASK")
+def exclusive(label: str, duration: float) -> str:
+    start = time.time()
+    time.sleep(duration)  # simulates work; overlap is what the test checks
+    spans.append((label, start, time.time()))
+    return label
+
+
+@app.task(registration_concurrency="ARGUMENTS")
+def register_once(value: int) -> int:
+    return value
+
+
+@app.task(registration_concurrency="KEYS", key_arguments=("key",), on_diff_non_key_args_raise=True)
+def keyed(key: str, payload: int) -> int:
+    return payload
+
+
+@app.task
+async def async_double(x: int) -> int:
+    await asyncio.sleep(0)
+    return 2 * x
+
+
+@app.direct_task
+def direct_mul(x: int, y: int) -> int:
+    return x * y
+
+
+@app.task
+def blocker(event_name: str) -> str:
+    events[event_name].wait(30)
+    return event_name
+
+
+events: dict[str, threading.Event] = {}
+
+
+@app.task
+def log_and_add(x: int, y: int) -> int:
+    # logs through another task's logger so the test can attach one handler
+    add.logger.info("adding %d and %d", x, y)
+    return x + y
