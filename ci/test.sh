@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Set up a virtualenv from this checkout and run the whole test suite (the README's command).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV=${PYNENC_VENV:-.venv}
+PY=${PYTHON:-python3}
+[ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
+"$VENV/bin/python" -m pip install -q --upgrade pip
+"$VENV/bin/python" -m pip install -q -e '.[test,dev]'
+bash ci/services.sh
+"$VENV/bin/python" -m ruff check pynenc tests benchmarks
+"$VENV/bin/python" -m ruff format --check pynenc tests benchmarks
+"$VENV/bin/python" -m mypy pynenc
+"$VENV/bin/python" -m pytest -q "$@"
