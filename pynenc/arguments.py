@@ -21,3 +21,19 @@ class Arguments:
 
     def __hash__(self) -> int:
         return hash(tuple(sorted(self.kwargs)))
+
+
+def format_arguments(kwargs: dict[str, Any], mode: str, truncate_length: int) -> str:
+    """Arguments as logs show them, by ``argument_print_mode`` (HIDDEN/KEYS/FULL/TRUNCATED)."""
+    mode = mode.upper()
+    if mode == "HIDDEN":
+        return "<arguments hidden>"
+    if mode == "KEYS":
+        return f"args({', '.join(kwargs)})"
+    parts = []
+    for name, value in kwargs.items():
+        text = repr(value)
+        if mode == "TRUNCATED" and len(text) > truncate_length:
+            text = text[:truncate_length] + "..."
+        parts.append(f"{name}={text}")
+    return f"args({', '.join(parts)})"

@@ -67,22 +67,36 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(payload)
 
 
+class StdStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stdout``/``sys.stderr`` is at emit time (survives capture
+    and redirection by test runners and CLIs)."""
+
+    def __init__(self, stream_name: str) -> None:
+        super().__init__()
+        self.stream_name = stream_name
+
+    @property
+    def stream(self) -> object:
+        return sys.stdout if self.stream_name == "stdout" else sys.stderr
+
+    @stream.setter
+    def stream(self, _value: object) -> None:
+        """The base class assigns a stream; ours is always looked up."""
+
+
 def configure_logging(conf: ConfigPynenc) -> logging.Logger:
     """Set up the ``pynenc`` logger from config; returns the app's logger."""
     _install_record_factory()
     root = logging.getLogger("pynenc")
     root.setLevel(conf.logging_level.upper())
-    stream = sys.stdout if conf.logging_stream == "stdout" else sys.stderr
     formatter: logging.Formatter = (
         JsonFormatter() if conf.logging_format == "json" else TextFormatter(conf.logging_colors)
     )
-    handler = next((h for h in root.handlers if getattr(h, "_pynenc", False)), None)
+    handler = next((h for h in root.handlers if isinstance(h, StdStreamHandler)), None)
     if handler is None:
-        handler = logging.StreamHandler(stream)
-        handler._pynenc = True  # type: ignore[attr-defined]
+        handler = StdStreamHandler(conf.logging_stream)
         root.addHandler(handler)
         root.propagate = False
-    elif isinstance(handler, logging.StreamHandler):
-        handler.setStream(stream)
+    handler.stream_name = conf.logging_stream
     handler.setFormatter(formatter)
     return logging.getLogger(f"pynenc.app.{conf.app_id}")

@@ -164,7 +164,9 @@ def _history_table(history: list[StatusRecord]) -> Table:
     return table
 
 
-def _print_outcome(console: Console, app: Pynenc, invocation_id: str, status: InvocationStatus) -> None:
+def _print_outcome(
+    console: Console, app: Pynenc, invocation_id: str, status: InvocationStatus
+) -> None:
     if status is InvocationStatus.SUCCESS:
         encoded = app.state_backend.get_result(invocation_id)
         if encoded is None:
@@ -185,7 +187,7 @@ def _print_outcome(console: Console, app: Pynenc, invocation_id: str, status: In
 def _decoded(app: Pynenc, encoded: bytes) -> str:
     try:
         value: Any = app.serializer.loads(encoded)
-    except Exception as exc:  # noqa: BLE001 - the value's class may not import here
+    except Exception as exc:  # the value's class may not import here
         return f"(cannot be decoded in this process: {type(exc).__name__}: {exc})"
     text = repr(value)
     if len(text) > _MAX_VALUE_CHARS:
@@ -200,7 +202,7 @@ def _arguments(app: Pynenc, record: InvocationRecord) -> str:
         return "(hidden by argument_print_mode)"
     try:
         encoded = unpack_arguments(record.arguments)
-    except Exception as exc:  # noqa: BLE001 - a corrupt or foreign record
+    except Exception as exc:  # a corrupt or foreign record
         return f"(cannot be decoded: {exc})"
     if mode is ArgumentPrintMode.KEYS:
         return ", ".join(encoded) or "-"

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from pynenc.arguments import format_arguments
 from pynenc.call import deserialize_arguments
 from pynenc.context import InvocationContext, current_invocation
 from pynenc.invocation.errors import encode_exception
@@ -50,6 +52,8 @@ def execute(
     try:
         task = app.get_task(record.task_id)
         kwargs = deserialize_arguments(app.serializer, record.arguments)
+        if app.logger.isEnabledFor(logging.DEBUG):
+            app.logger.debug("Running %s %s", record.task_id, _shown(app, kwargs))
         value: Any = task.func(**kwargs)
         if task.is_async:
             value = (loop or asyncio.new_event_loop()).run_until_complete(value)
@@ -80,3 +84,9 @@ def _failure(app: Pynenc, record: InvocationRecord, num_retries: int, exc: Excep
 
 def _failed(record: InvocationRecord, exc: Exception) -> Outcome:
     return Outcome(record.invocation_id, InvocationStatus.FAILED, exception=encode_exception(exc))
+
+
+def _shown(app: Pynenc, kwargs: dict[str, Any]) -> str:
+    conf = app.conf
+    mode = conf.argument_print_mode if conf.print_arguments else "HIDDEN"
+    return format_arguments(kwargs, str(mode), conf.truncate_arguments_length)

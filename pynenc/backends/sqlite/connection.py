@@ -13,7 +13,7 @@ import random
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pynenc.backends.sqlite.notify import Notifier
@@ -101,7 +101,7 @@ class SQLiteDatabase:
             if self._schema_pid != os.getpid():
                 with self._schema_lock:
                     if self._schema_pid != os.getpid():
-                        self._retry(lambda: conn.executescript(f"BEGIN IMMEDIATE;{SCHEMA}COMMIT;"))
+                        self._retry(lambda: _create_tables(conn))
                         self._schema_pid = os.getpid()
         except BaseException:
             conn.close()
@@ -176,22 +176,32 @@ class SQLiteDatabase:
 
 def fetch_by_ids(
     conn: sqlite3.Connection, sql: str, params: Sequence[Any], ids: Sequence[str]
-) -> Iterator[Any]:
+) -> list[Any]:
     """Rows of ``sql`` whose ``{ids}`` placeholder is replaced by the set ``ids``.
 
     ``sql`` ends its parameter list with the ids, e.g.
     ``"SELECT ... WHERE app_id = ? AND invocation_id IN {ids}"``.
     """
     if not ids:
-        return
+        return []
     if HAS_JSON:
         query = sql.format(ids="(SELECT value FROM json_each(?))")
-        yield from conn.execute(query, (*params, json.dumps(list(ids))))
-        return
+        return conn.execute(query, (*params, json.dumps(list(ids)))).fetchall()
+    rows: list[Any] = []
     for start in range(0, len(ids), _IN_CHUNK):
         chunk = ids[start : start + _IN_CHUNK]
         query = sql.format(ids=f"({','.join('?' * len(chunk))})")
-        yield from conn.execute(query, (*params, *chunk))
+        rows += conn.execute(query, (*params, *chunk)).fetchall()
+    return rows
+
+
+def _create_tables(conn: sqlite3.Connection) -> None:
+    try:
+        conn.executescript(f"BEGIN IMMEDIATE;{SCHEMA}COMMIT;")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
 
 
 _databases: dict[tuple[int, str, int], SQLiteDatabase] = {}
