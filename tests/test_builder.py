@@ -60,9 +60,8 @@ def test_concurrency_control_defaults_reach_tasks() -> None:
         .concurrency_control(running_concurrency="task", registration_concurrency="ARGUMENTS")
         .build()
     )
-    from tests.apps.core_tasks import add
-
     from pynenc.conf.config_task import ConfigTask
+    from tests.apps.core_tasks import add
 
     conf = ConfigTask(add.task_id, app.config_values)
     assert conf.running_concurrency is ConcurrencyControlType.TASK
