@@ -22,6 +22,7 @@ def ensure_cwd_on_path() -> None:
     cwd = os.getcwd()
     if cwd not in sys.path and "" not in sys.path:
         sys.path.insert(0, cwd)
+    importlib.invalidate_caches()  # modules written just before (generated apps, tests)
 
 
 def load_app(spec: str | None) -> tuple[Pynenc, str]:
@@ -141,8 +142,14 @@ def discover_app(directory: Path) -> tuple[Pynenc, str]:
             found.setdefault(id(app), (app, []))[1].append(f"{module_name}.{attr}")
     if len(found) == 1:
         app, spellings = next(iter(found.values()))
-        return app, spellings[0]
+        return app, _defining_spelling(app, spellings)
     raise CLIError(_discovery_message(directory, found, failures))
+
+
+def _defining_spelling(app: Pynenc, spellings: list[str]) -> str:
+    """Of the modules an app is imported into, prefer the one its tasks are defined in."""
+    task_modules = {task_id.rpartition(".")[0] for task_id in app.tasks}
+    return next((s for s in spellings if s.rpartition(".")[0] in task_modules), spellings[0])
 
 
 def _discovery_message(

@@ -114,8 +114,10 @@ def show_invocation(app: Pynenc, invocation_id: str) -> int:
         )
     console = stdout_console()
     console.print(_summary(app, invocation_id, state, record))
+    console.print()
     console.print(_history_table(app.state_backend.get_history(invocation_id)))
     if state is not None:
+        console.print()
         _print_outcome(console, app, invocation_id, InvocationStatus(state.status))
     return EXIT_OK
 

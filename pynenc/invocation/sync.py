@@ -24,11 +24,18 @@ class SyncInvocation(BaseInvocation[R]):
         exception: BaseException | None,
         num_retries: int,
     ) -> None:
-        super().__init__(task, new_invocation_id())
+        # the id is made on first use: most inline calls only ever read .result
+        self.task = task
         self._value = value
         self._exception = exception
         self._num_retries = num_retries
         self._status = InvocationStatus.FAILED if exception else InvocationStatus.SUCCESS
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "invocation_id":
+            self.invocation_id = new_invocation_id()
+            return self.invocation_id
+        raise AttributeError(name)
 
     @property
     def status(self) -> InvocationStatus:

@@ -18,6 +18,7 @@ from pynenc.identifiers import new_runner_id
 from pynenc.invocation.record import InvocationRecord
 from pynenc.invocation.status import InvocationStatus
 from pynenc.runner.outcomes import OutcomeWriter
+from pynenc.runner.recovery import recover_dead_runners, recover_stuck_pending
 from pynenc.state_backend.base import RunnerInfo
 
 if TYPE_CHECKING:
@@ -116,7 +117,9 @@ class BaseRunner(ABC):
             info.last_heartbeat = time.time()
             try:
                 self.app.state_backend.store_runner_heartbeat(info)
-            except Exception:
+                recover_dead_runners(self.app, self.runner_id)
+                recover_stuck_pending(self.app, self.runner_id)
+            except Exception:  # a missed beat is retried next interval
                 self.app.logger.exception("Heartbeat of %s failed", self.runner_id)
             if self.stop_event.wait(interval):
                 return

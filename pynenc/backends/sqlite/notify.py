@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import os
 import secrets
+import select
 import socket
 import tempfile
 import threading
@@ -60,24 +61,22 @@ class Waiter:
         except BaseException:
             self._sock.close()
             raise
+        self._sock.setblocking(False)
+        self._poll = select.poll()
+        self._poll.register(self._sock.fileno(), select.POLLIN)
         self._finalizer = weakref.finalize(self, _release, self._sock, self.path, os.getpid())
 
     def clear(self) -> None:
         """Drop wake-ups already received (the caller is about to look at the database)."""
         while True:
             try:
-                self._sock.recv(64, socket.MSG_DONTWAIT)
+                self._sock.recv(64)
             except (BlockingIOError, InterruptedError):
                 return
 
     def wait(self, timeout_sec: float) -> bool:
         """Block until a wake-up arrives (True) or ``timeout_sec`` passes (False)."""
-        if timeout_sec <= 0:
-            return False
-        self._sock.settimeout(timeout_sec)
-        try:
-            self._sock.recv(64)
-        except TimeoutError:
+        if timeout_sec <= 0 or not self._poll.poll(timeout_sec * 1000):
             return False
         self.clear()
         return True

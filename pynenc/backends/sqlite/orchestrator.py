@@ -1,0 +1,446 @@
+"""SQLite orchestrator: each batch is read, run through the status machine in Python and
+written back inside one ``BEGIN IMMEDIATE`` transaction, so it is atomic across processes.
+
+When the app's state backend lives in the same file, the history entries of a batch are
+written in that same transaction.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterable, Sequence
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from pynenc.backends.sqlite.connection import SUPPORTS_RETURNING, database_for, fetch_by_ids
+from pynenc.backends.sqlite.notify import SAFETY_RECHECK_SEC, channel_name
+from pynenc.backends.sqlite.schema import HISTORY_INSERT
+from pynenc.backends.sqlite.state_backend import SQLiteStateBackend
+from pynenc.exceptions import KeyArgumentsMismatchError, StatusTransitionError
+from pynenc.invocation.record import InvocationState, Registration
+from pynenc.invocation.status import InvocationStatus, compute_transition
+from pynenc.orchestrator.base import ACTIVE_STATUSES, BaseOrchestrator, ClaimResult
+
+if TYPE_CHECKING:
+    from pynenc.app import Pynenc
+
+_S = InvocationStatus
+_FINAL = tuple(s.value for s in InvocationStatus if s.is_final)
+_ACTIVE = tuple(s.value for s in ACTIVE_STATUSES)
+_FINAL_SQL = ", ".join(f"'{s}'" for s in _FINAL)
+_ACTIVE_SQL = ", ".join(f"'{s}'" for s in _ACTIVE)
+
+_UPDATE = (
+    "UPDATE orchestrator SET status = ?, owner = ?, num_retries = ?, updated_at = ?, "
+    "held_registration_key = ?, parked_seq = ? WHERE app_id = ? AND invocation_id = ?"
+)
+_STATE_COLUMNS = "invocation_id, task_id, status, owner, num_retries, updated_at"
+
+
+class _Row:
+    """Working copy of one invocation during a transaction."""
+
+    __slots__ = (
+        "held_key",
+        "num_retries",
+        "owner",
+        "parked_seq",
+        "reroute",
+        "running_key",
+        "status",
+    )
+
+    def __init__(self, row: tuple[Any, ...]) -> None:
+        self.status = InvocationStatus(row[1])
+        self.owner: str | None = row[2]
+        self.num_retries: int = row[3]
+        self.running_key: str | None = row[4]
+        self.held_key: str | None = row[5]
+        self.reroute = bool(row[6])
+        self.parked_seq: int | None = row[7]
+
+
+class SQLiteOrchestrator(BaseOrchestrator):
+    def __init__(self, app: Pynenc) -> None:
+        super().__init__(app)
+        self.db = database_for(app)
+        self._final_channel = channel_name("final", app.app_id)
+
+    @cached_property
+    def _inline_history(self) -> bool:
+        """History goes in the orchestrator's transactions when it lives in the same file."""
+        backend = self.app.state_backend
+        return isinstance(backend, SQLiteStateBackend) and backend.db is self.db
+
+    def _record(
+        self, entries: Sequence[tuple[str, InvocationStatus]], runner_id: str | None, now: float
+    ) -> None:
+        if not self._inline_history:
+            super()._record(entries, runner_id, now)
+
+    def _write_history(
+        self,
+        conn: sqlite3.Connection,
+        entries: Iterable[tuple[str, InvocationStatus]],
+        runner_id: str | None,
+        now: float,
+    ) -> None:
+        if self._inline_history:
+            app_id = self.app.app_id
+            conn.executemany(
+                HISTORY_INSERT, [(app_id, i, s.value, now, runner_id) for i, s in entries]
+            )
+
+    # --- primitives ---------------------------------------------------------------------
+
+    def _register(self, registrations: Sequence[Registration], now: float) -> list[str]:
+        if not registrations:
+            return []
+        app_id = self.app.app_id
+
+        def work(conn: sqlite3.Connection) -> list[str]:
+            keys = list({r.registration_key for r in registrations if r.registration_key})
+            holders: dict[str, tuple[str, str | None]] = {
+                key: (holder, non_key)
+                for key, holder, non_key in fetch_by_ids(
+                    conn,
+                    "SELECT held_registration_key, invocation_id, non_key_arguments "
+                    "FROM orchestrator WHERE app_id = ? AND held_registration_key IN {ids}",
+                    (app_id,),
+                    keys,
+                )
+            }
+            ids: list[str] = []
+            fresh: list[tuple[Any, ...]] = []
+            for reg in registrations:
+                key = reg.registration_key
+                if key and key in holders:
+                    holder, non_key = holders[key]
+                    _check_non_key_arguments(reg, non_key)
+                    ids.append(holder)
+                    continue
+                fresh.append(
+                    (
+                        app_id,
+                        reg.invocation_id,
+                        reg.task_id,
+                        _S.REGISTERED.value,
+                        now,
+                        key,
+                        key,
+                        reg.running_key,
+                        reg.non_key_arguments,
+                        int(reg.reroute_on_control),
+                    )
+                )
+                if key:
+                    holders[key] = (reg.invocation_id, reg.non_key_arguments)
+                ids.append(reg.invocation_id)
+            conn.executemany(
+                "INSERT OR REPLACE INTO orchestrator (app_id, invocation_id, task_id, status, "
+                "updated_at, registration_key, held_registration_key, running_key, "
+                "non_key_arguments, reroute_on_control) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                fresh,
+            )
+            self._write_history(conn, ((row[1], _S.REGISTERED) for row in fresh), None, now)
+            return ids
+
+        return self.db.write(work)
+
+    def _claim(self, invocation_ids: Sequence[str], runner_id: str, now: float) -> ClaimResult:
+        def work(conn: sqlite3.Connection) -> ClaimResult:
+            rows = self._load(conn, invocation_ids)
+            active = self._active_counts(conn, rows.values())
+            result = ClaimResult()
+            next_seq: dict[str, int] = {}
+            changed: dict[str, _Row] = {}
+            for invocation_id in invocation_ids:
+                row = rows.get(invocation_id)
+                if row is None or not row.status.is_available_for_run:
+                    continue
+                key = row.running_key
+                changed[invocation_id] = row
+                if key and active.get(key):
+                    self._control(conn, invocation_id, row, result, next_seq)
+                    continue
+                row.owner = compute_transition(
+                    row.status, _S.PENDING, row.owner, runner_id, invocation_id
+                )
+                row.status, row.parked_seq = _S.PENDING, None
+                if key:
+                    active[key] = active.get(key, 0) + 1
+                result.claimed.append(invocation_id)
+            self._update(conn, changed, now)
+            entries = [(i, _S.PENDING) for i in result.claimed]
+            entries += [(i, _S.CONCURRENCY_CONTROLLED) for i in result.controlled]
+            entries += [(i, _S.CONCURRENCY_CONTROLLED_FINAL) for i in result.final]
+            self._write_history(conn, entries, runner_id, now)
+            return result
+
+        result = self.db.write(work)
+        if result.final:
+            self.db.notifier.notify(self._final_channel)
+        return result
+
+    def _control(
+        self,
+        conn: sqlite3.Connection,
+        invocation_id: str,
+        row: _Row,
+        result: ClaimResult,
+        next_seq: dict[str, int],
+    ) -> None:
+        """Refuse a claim because the running key is held: park the id or end it."""
+        row.owner = None
+        if not row.reroute:
+            row.status, row.held_key, row.parked_seq = _S.CONCURRENCY_CONTROLLED_FINAL, None, None
+            result.final.append(invocation_id)
+            return
+        key = row.running_key
+        assert key is not None
+        if key not in next_seq:
+            (last,) = conn.execute(
+                "SELECT MAX(parked_seq) FROM orchestrator "
+                "WHERE app_id = ? AND running_key = ? AND parked_seq IS NOT NULL",
+                (self.app.app_id, key),
+            ).fetchone()
+            next_seq[key] = (last or 0) + 1
+        row.status, row.parked_seq = _S.CONCURRENCY_CONTROLLED, next_seq[key]
+        next_seq[key] += 1
+        result.controlled.append(invocation_id)
+
+    def _apply(
+        self, changes: Sequence[tuple[str, InvocationStatus]], runner_id: str | None, now: float
+    ) -> tuple[list[tuple[str, InvocationStatus]], dict[str, StatusTransitionError], list[str]]:
+        def work(
+            conn: sqlite3.Connection,
+        ) -> tuple[list[tuple[str, InvocationStatus]], dict[str, StatusTransitionError], list[str]]:
+            rows = self._load(conn, [i for i, _ in changes])
+            active = self._active_counts(conn, rows.values())
+            applied: list[tuple[str, InvocationStatus]] = []
+            errors: dict[str, StatusTransitionError] = {}
+            freed: dict[str, int] = {}  # running key -> times it became free
+            changed: dict[str, _Row] = {}
+            for invocation_id, status in changes:
+                row = rows.get(invocation_id)
+                try:
+                    owner = compute_transition(
+                        row.status if row else None,
+                        status,
+                        row.owner if row else None,
+                        runner_id,
+                        invocation_id,
+                    )
+                except StatusTransitionError as exc:
+                    errors[invocation_id] = exc
+                    continue
+                assert row is not None  # compute_transition refuses None -> non-REGISTERED
+                was_active = row.status in ACTIVE_STATUSES
+                row.owner, row.status, row.parked_seq = owner, status, None
+                if status is _S.RETRY:
+                    row.num_retries += 1
+                if status.is_final:
+                    row.held_key = None
+                key = row.running_key
+                if key and was_active != (status in ACTIVE_STATUSES):
+                    active[key] = active.get(key, 0) + (-1 if was_active else 1)
+                    if not active[key]:
+                        freed[key] = freed.get(key, 0) + 1
+                changed[invocation_id] = row
+                applied.append((invocation_id, status))
+            self._update(conn, changed, now)
+            self._write_history(conn, applied, runner_id, now)
+            return applied, errors, self._unpark(conn, freed)
+
+        return self.db.write(work)
+
+    def _after_apply(self, applied: Sequence[tuple[str, InvocationStatus]]) -> None:
+        if any(status.is_final for _, status in applied):
+            self.db.notifier.notify(self._final_channel)
+
+    # --- transaction helpers ------------------------------------------------------------
+
+    def _load(self, conn: sqlite3.Connection, invocation_ids: Sequence[str]) -> dict[str, _Row]:
+        found = fetch_by_ids(
+            conn,
+            "SELECT invocation_id, status, owner, num_retries, running_key, "
+            "held_registration_key, reroute_on_control, parked_seq FROM orchestrator "
+            "WHERE app_id = ? AND invocation_id IN {ids}",
+            (self.app.app_id,),
+            list(dict.fromkeys(invocation_ids)),
+        )
+        return {row[0]: _Row(row) for row in found}
+
+    def _active_counts(self, conn: sqlite3.Connection, rows: Iterable[_Row]) -> dict[str, int]:
+        """Running key -> invocations holding it (in an active status)."""
+        keys = list({row.running_key for row in rows if row.running_key})
+        found = fetch_by_ids(
+            conn,
+            "SELECT running_key, COUNT(*) FROM orchestrator WHERE app_id = ? "
+            f"AND status IN ({_ACTIVE_SQL}) AND running_key IN {{ids}} GROUP BY running_key",
+            (self.app.app_id,),
+            keys,
+        )
+        return {key: count for key, count in found}
+
+    def _update(self, conn: sqlite3.Connection, changed: dict[str, _Row], now: float) -> None:
+        app_id = self.app.app_id
+        conn.executemany(
+            _UPDATE,
+            [
+                (
+                    r.status.value,
+                    r.owner,
+                    r.num_retries,
+                    now,
+                    r.held_key,
+                    r.parked_seq,
+                    app_id,
+                    invocation_id,
+                )
+                for invocation_id, r in changed.items()
+            ],
+        )
+
+    def _unpark(self, conn: sqlite3.Connection, freed: dict[str, int]) -> list[str]:
+        """Hand back the oldest parked invocation of each freed running key."""
+        unparked: list[str] = []
+        app_id = self.app.app_id
+        for key, count in freed.items():
+            oldest = (
+                "SELECT invocation_id FROM orchestrator WHERE app_id = ? AND running_key = ? "
+                "AND parked_seq IS NOT NULL ORDER BY parked_seq LIMIT ?"
+            )
+            params = (app_id, app_id, key, count)
+            if SUPPORTS_RETURNING:
+                rows = conn.execute(
+                    "UPDATE orchestrator SET parked_seq = NULL WHERE app_id = ? "
+                    f"AND invocation_id IN ({oldest}) RETURNING invocation_id",
+                    params,
+                ).fetchall()
+            else:
+                rows = conn.execute(oldest, params[1:]).fetchall()
+                conn.executemany(
+                    "UPDATE orchestrator SET parked_seq = NULL "
+                    "WHERE app_id = ? AND invocation_id = ?",
+                    [(app_id, r[0]) for r in rows],
+                )
+            unparked += [r[0] for r in rows]
+        return unparked
+
+    # --- queries ------------------------------------------------------------------------
+
+    def get_states(self, invocation_ids: Sequence[str]) -> dict[str, InvocationState]:
+        rows = self.db.read(
+            lambda conn: fetch_by_ids(
+                conn,
+                f"SELECT {_STATE_COLUMNS} FROM orchestrator "
+                "WHERE app_id = ? AND invocation_id IN {ids}",
+                (self.app.app_id,),
+                invocation_ids,
+            )
+        )
+        return {row[0]: _state(row) for row in rows}
+
+    def find_invocations(
+        self,
+        statuses: Iterable[InvocationStatus] | None = None,
+        updated_before: float | None = None,
+        owner: str | None = None,
+        task_id: str | None = None,
+        limit: int | None = None,
+    ) -> list[InvocationState]:
+        where = ["app_id = ?"]
+        params: list[Any] = [self.app.app_id]
+        if statuses is not None:
+            values = [InvocationStatus(s).value for s in statuses]
+            if not values:
+                return []
+            where.append(f"status IN ({', '.join('?' * len(values))})")
+            params += values
+        for clause, value in (
+            ("updated_at < ?", updated_before),
+            ("owner = ?", owner),
+            ("task_id = ?", task_id),
+        ):
+            if value is not None:
+                where.append(clause)
+                params.append(value)
+        sql = (
+            f"SELECT {_STATE_COLUMNS} FROM orchestrator WHERE {' AND '.join(where)} "
+            "ORDER BY updated_at DESC"
+        )
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        rows = self.db.read(lambda conn: conn.execute(sql, params).fetchall())
+        return [_state(row) for row in rows]
+
+    def count_by_status(self) -> dict[InvocationStatus, int]:
+        rows = self.db.read(
+            lambda conn: conn.execute(
+                "SELECT status, COUNT(*) FROM orchestrator WHERE app_id = ? GROUP BY status",
+                (self.app.app_id,),
+            ).fetchall()
+        )
+        return {InvocationStatus(status): count for status, count in rows}
+
+    def wait_for_final(self, invocation_ids: Sequence[str], timeout_sec: float | None) -> bool:
+        deadline = None if timeout_sec is None else time.monotonic() + timeout_sec
+        pending = list(dict.fromkeys(invocation_ids))
+        waiter = None
+        while True:
+            pending = self._not_final(pending)
+            if not pending:
+                return True
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                return False
+            if waiter is None:
+                # listen first, then look again: a final status committed in between wakes us
+                waiter = self.db.notifier.waiter(self._final_channel)
+                continue
+            waiter.wait(
+                SAFETY_RECHECK_SEC if remaining is None else min(remaining, SAFETY_RECHECK_SEC)
+            )
+
+    def _not_final(self, invocation_ids: list[str]) -> list[str]:
+        final = {
+            row[0]
+            for row in self.db.read(
+                lambda conn: fetch_by_ids(
+                    conn,
+                    "SELECT invocation_id FROM orchestrator WHERE app_id = ? "
+                    f"AND status IN ({_FINAL_SQL}) AND invocation_id IN {{ids}}",
+                    (self.app.app_id,),
+                    invocation_ids,
+                )
+            )
+        }
+        return [i for i in invocation_ids if i not in final]
+
+    def purge(self) -> None:
+        app_id = self.app.app_id
+        self.db.write(
+            lambda conn: conn.execute("DELETE FROM orchestrator WHERE app_id = ?", (app_id,))
+        )
+
+    def close(self) -> None:
+        self.db.close()
+        self.db.notifier.close()
+
+
+def _check_non_key_arguments(reg: Registration, holder_non_key: str | None) -> None:
+    if reg.non_key_arguments is not None and reg.non_key_arguments != holder_non_key:
+        raise KeyArgumentsMismatchError(
+            f"Task '{reg.task_id}' already has a pending invocation with the same key "
+            "arguments but different other arguments (on_diff_non_key_args_raise=True)."
+        )
+
+
+def _state(row: tuple[Any, ...]) -> InvocationState:
+    invocation_id, task_id, status, owner, num_retries, updated_at = row
+    return InvocationState(
+        invocation_id, task_id, InvocationStatus(status), owner, num_retries, updated_at
+    )
