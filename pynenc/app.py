@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import importlib
 import logging
+import threading
 from collections.abc import Callable
-from functools import cached_property
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
 from pynenc.backends.registry import load_component
@@ -49,6 +49,7 @@ class Pynenc:
         self.tasks: dict[str, Task[Any, Any]] = {}
         self.logger: logging.Logger = configure_logging(self.conf)
         self._runner: BaseRunner | None = None
+        self._components_lock = threading.RLock()
 
     def __repr__(self) -> str:
         return f"Pynenc(app_id={self.app_id!r})"
@@ -74,33 +75,51 @@ class Pynenc:
 
     # --- components -------------------------------------------------------------------
 
-    def _component(self, name: str) -> Any:
-        return load_component(name)(self)
+    def _cached(self, attr: str, make: Callable[[], Any]) -> Any:
+        """Build a component once, even when several threads ask for it first at once."""
+        found = self.__dict__.get(attr)
+        if found is None:
+            with self._components_lock:
+                found = self.__dict__.get(attr)
+                if found is None:
+                    found = self.__dict__[attr] = make()
+        return found
 
-    @cached_property
+    def _component(self, attr: str, name: str) -> Any:
+        return self._cached(attr, lambda: load_component(name)(self))
+
+    @property
     def broker(self) -> BaseBroker:
-        return self._component(self.conf.broker_cls)  # type: ignore[no-any-return]
+        return self._component("broker", self.conf.broker_cls)  # type: ignore[no-any-return]
 
-    @cached_property
+    @property
     def orchestrator(self) -> BaseOrchestrator:
-        return self._component(self.conf.orchestrator_cls)  # type: ignore[no-any-return]
+        return self._component(  # type: ignore[no-any-return]
+            "orchestrator", self.conf.orchestrator_cls
+        )
 
-    @cached_property
+    @property
     def state_backend(self) -> BaseStateBackend:
-        return self._component(self.conf.state_backend_cls)  # type: ignore[no-any-return]
+        return self._component(  # type: ignore[no-any-return]
+            "state_backend", self.conf.state_backend_cls
+        )
 
-    @cached_property
+    @property
     def serializer(self) -> BaseSerializer:
-        return get_serializer(self.conf.serializer_cls)()
+        return self._cached(  # type: ignore[no-any-return]
+            "serializer", lambda: get_serializer(self.conf.serializer_cls)()
+        )
 
-    @cached_property
+    @property
     def submitter(self) -> Submitter:
-        return Submitter(self)
+        return self._cached("submitter", lambda: Submitter(self))  # type: ignore[no-any-return]
 
     @property
     def runner(self) -> BaseRunner:
         if self._runner is None:
-            self._runner = load_component(self.conf.runner_cls)(self)
+            with self._components_lock:
+                if self._runner is None:
+                    self._runner = load_component(self.conf.runner_cls)(self)
         return self._runner
 
     @runner.setter

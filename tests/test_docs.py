@@ -3,8 +3,9 @@ reference covers every setting.
 
 Fenced blocks, by info string:
 
-- ``python file=NAME`` is written to ``NAME`` in the doc's fresh temporary directory; a
-  ``test_*.py`` file is then run with pytest there, as the guide tells the reader to.
+- ``python file=NAME`` (or any language with ``file=NAME``, e.g. ``yaml file=pynenc.yaml``)
+  is written to ``NAME`` in the doc's fresh temporary directory; a ``test_*.py`` file is
+  then run with pytest there, as the guide tells the reader to.
 - ``python`` is run as a script (cwd = that directory, which is on ``PYTHONPATH`` with the
   repository root), in document order, after the files above it are written. It must exit 0.
 - ``text output`` right after a ``python`` block is that script's expected stdout.
@@ -207,7 +208,8 @@ def table_row_start(cls: type[ConfigBase], name: str) -> str:
     """The first three cells of the field's row: name, type and default, from the class."""
     hint = typing.get_type_hints(cls)[name]
     default = format_default(cls.fields()[name].default)
-    return f"| `{name}` | `{format_type(hint)}` | `{default}` |"
+    type_name = format_type(hint).replace("|", "\\|")  # a bare | would end the cell
+    return f"| `{name}` | `{type_name}` | `{default}` |"
 
 
 def sections(text: str) -> dict[str, str]:
@@ -229,6 +231,9 @@ CONFIGURATION = DOCS / "configuration.md"
 def test_configuration_documents_every_field(cls: type[ConfigBase]) -> None:
     text = CONFIGURATION.read_text(encoding="utf-8")
     body = section_of(cls, text)
+    assert f"`{cls.section_name}`" in body, f"name the file section `{cls.section_name}`"
+    env_prefix = f"PYNENC__{cls.__name__.upper()}__"
+    assert env_prefix in body, f"name the class variables {env_prefix}<SETTING>"
     missing = [name for name in own_fields(cls) if table_row_start(cls, name) not in body]
     assert not missing, (
         f"docs/configuration.md, section `{cls.__name__}`: no accurate row for {missing}. "

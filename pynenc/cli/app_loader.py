@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import logging
 import os
 import sys
 from pathlib import Path
@@ -168,13 +169,16 @@ class AppRef:
     """The app a command works on, imported only when the command first asks for it
     (``--version`` and ``status render`` never import user code)."""
 
-    def __init__(self, spec: str | None) -> None:
+    def __init__(self, spec: str | None, verbose: bool = False) -> None:
         self._spec = spec
+        self._verbose = verbose
         self._loaded: tuple[Pynenc, str] | None = None
 
     def _load(self) -> tuple[Pynenc, str]:
         if self._loaded is None:
             self._loaded = load_app(self._spec)
+            if self._verbose:  # after the import: building the app configures logging
+                logging.getLogger("pynenc").setLevel(logging.DEBUG)
         return self._loaded
 
     @property

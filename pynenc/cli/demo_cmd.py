@@ -10,7 +10,6 @@ import argparse
 import importlib
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -132,10 +131,11 @@ class Demo:
             finished = time.perf_counter()
             self._report_rates(started, submitted, finished)
             self.console.print(status_table(app))
-            mismatches = check_results(app, ids)
+            code = self._verdict(check_results(app, ids))
             self._stop_runner()
-            return self._verdict(mismatches)
+            return code
         except CLIError:
+            self._stop_runner(quiet=True)  # first, so the log tail shows how it ended
             self._print_log_tail()
             raise
         finally:
@@ -169,7 +169,7 @@ class Demo:
                 if time.monotonic() > limit:
                     raise CLIError(
                         f"The runner subprocess did not heartbeat within "
-                        f"{RUNNER_START_TIMEOUT_SEC:.0f}s (log: {self.log_path}).",
+                        f"{RUNNER_START_TIMEOUT_SEC:.0f}s{self._log_hint}.",
                         EXIT_FAILURE,
                     )
                 self._wait_on_runner(process, "while starting")
@@ -182,7 +182,7 @@ class Demo:
         except subprocess.TimeoutExpired:
             return
         raise CLIError(
-            f"The runner subprocess exited with code {code} {when} (log: {self.log_path}).",
+            f"The runner subprocess exited with code {code} {when}{self._log_hint}.",
             EXIT_FAILURE,
         )
 
@@ -216,8 +216,8 @@ class Demo:
     def _check_deadline(self, doing: str) -> None:
         if time.monotonic() > self.deadline:
             raise CLIError(
-                f"Demo timed out after {self.timeout_sec:.0f}s while {doing}; runner log: "
-                f"{self.log_path}. Try fewer --tasks or a longer --timeout.",
+                f"Demo timed out after {self.timeout_sec:.0f}s while {doing}{self._log_hint}. "
+                f"Try fewer --tasks or a longer --timeout.",
                 EXIT_FAILURE,
             )
 
@@ -240,6 +240,11 @@ class Demo:
         self.console.print(f"All {self.num_tasks} results are correct.", style="bold green")
         return EXIT_OK
 
+    @property
+    def _log_hint(self) -> str:
+        """Where the runner log is, when it outlives the demo (the tail is printed anyway)."""
+        return f" (runner log: {self.log_path})" if self.keep else ""
+
     # --- teardown -----------------------------------------------------------------------
 
     def _stop_runner(self, quiet: bool = False) -> None:
@@ -248,7 +253,7 @@ class Demo:
         if process is None:
             return
         if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
+            process.terminate()  # SIGTERM on POSIX
             try:
                 process.wait(timeout=RUNNER_STOP_TIMEOUT_SEC)
             except subprocess.TimeoutExpired:
@@ -257,14 +262,14 @@ class Demo:
                 if not quiet:
                     raise CLIError(
                         f"The runner did not stop within {RUNNER_STOP_TIMEOUT_SEC:.0f}s of "
-                        f"SIGTERM and was killed (log: {self.log_path}).",
+                        f"SIGTERM and was killed{self._log_hint}.",
                         EXIT_FAILURE,
                     ) from None
         if not quiet:
             if process.returncode != 0:
                 raise CLIError(
-                    f"The runner exited with code {process.returncode} after SIGTERM "
-                    f"(log: {self.log_path}).",
+                    f"The runner exited with code {process.returncode} after SIGTERM"
+                    f"{self._log_hint}.",
                     EXIT_FAILURE,
                 )
             self.console.print("Runner stopped cleanly.", markup=False)
@@ -277,8 +282,8 @@ class Demo:
             return
         if tail:
             console = stderr_console()
-            console.print(f"Last lines of the runner log ({self.log_path}):", style="dim")
-            console.print("".join(tail).rstrip(), markup=False, highlight=False)
+            console.print("Last lines of the runner log:", style="dim")
+            console.print("".join(tail).rstrip(), markup=False, soft_wrap=True)
 
     def _clean_up(self) -> None:
         if self.keep:

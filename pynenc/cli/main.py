@@ -7,7 +7,6 @@ current directory's top-level modules is used.
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 import traceback
 from collections.abc import Callable
@@ -70,14 +69,12 @@ def main(argv: list[str] | None = None) -> int:
     if handler is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
-    if args.verbose:
-        logging.getLogger("pynenc").setLevel(logging.DEBUG)
     return _run(handler, args)
 
 
 def _run(handler: Handler, args: argparse.Namespace) -> int:
     try:
-        return handler(args, AppRef(args.app))
+        return handler(args, AppRef(args.app, args.verbose))
     except CLIError as exc:
         return _fail(args, exc, exc.exit_code)
     except PynencError as exc:  # a config or backend problem: say what, not where

@@ -29,6 +29,10 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 def start_runner(_args: argparse.Namespace, ref: AppRef) -> int:
     app = ref.app
+    # Build the components now, in this thread: a missing extra or a bad backend setting
+    # fails as one line before any runner thread starts (and threads never race to
+    # import a backend package for the first time).
+    _ = (app.broker, app.orchestrator, app.state_backend)
     runner = app.runner
     backend = describe_backend(app)
     stdout_console().print(

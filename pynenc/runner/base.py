@@ -46,6 +46,8 @@ class BaseRunner(ABC):
     def run(self) -> None:
         """Serve until ``stop()`` or SIGTERM/SIGINT; then drain and return."""
         current_runner_id.set(self.runner_id)
+        # build components here, so a bad config fails at once and not in a thread
+        _ = (self.app.broker, self.app.orchestrator, self.app.state_backend)
         self._install_signal_handlers()
         self.outcomes.start()
         self._heartbeat_thread = threading.Thread(

@@ -69,6 +69,8 @@ class SQLiteDatabase:
         self._local = threading.local()
         self._schema_lock = threading.Lock()
         self._schema_pid = 0  # pid that created the tables (0 = not yet)
+        self._write_lock = threading.Lock()
+        self._write_lock_pid = os.getpid()
 
     def __repr__(self) -> str:
         return f"SQLiteDatabase({self.path!r})"
@@ -140,17 +142,26 @@ class SQLiteDatabase:
 
         def attempt() -> T:
             conn = self.connection()
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                result = work(conn)
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
+            with self._process_write_lock():
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    result = work(conn)
+                    conn.execute("COMMIT")
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
             return result
 
         return self._retry(attempt)
+
+    def _process_write_lock(self) -> threading.Lock:
+        """Threads of one process queue for the write lock here, handed over at once,
+        instead of in SQLite's busy handler, which sleeps for milliseconds between tries."""
+        pid = os.getpid()
+        if self._write_lock_pid != pid:  # a fork copies the lock in whatever state it was
+            self._write_lock, self._write_lock_pid = threading.Lock(), pid
+        return self._write_lock
 
     def read(self, work: Work[T]) -> T:
         """Run ``work`` (a single SELECT or a few independent ones) without a write lock."""

@@ -222,7 +222,8 @@ class SQLiteOrchestrator(BaseOrchestrator):
             errors: dict[str, StatusTransitionError] = {}
             freed: dict[str, int] = {}  # running key -> times it became free
             changed: dict[str, _Row] = {}
-            for invocation_id, status in changes:
+            for invocation_id, new_status in changes:
+                status = InvocationStatus(new_status)
                 row = rows.get(invocation_id)
                 try:
                     owner = compute_transition(

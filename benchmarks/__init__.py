@@ -1,0 +1,1 @@
+"""pytest-benchmark suites: ``pytest benchmarks --benchmark-only`` (not part of ``pytest``)."""

@@ -1,0 +1,149 @@
+"""Fixtures of the benchmarks: the bench app in dev mode, on memory with a runner thread,
+and on SQLite served by a runner in a separate process (the real deployment shape).
+
+``PYNENC_BENCH_N`` sets the number of tasks per end-to-end round (default 5000);
+``PYNENC_BENCH_QUICK=1`` runs 200 tasks, one round (CI). Other ``PYNENC__*`` variables
+(e.g. ``PYNENC__MAX_THREADS``) reach the runner process unchanged.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from benchmarks import bench_tasks
+from pynenc import Pynenc, PynencBuilder
+
+REPO = Path(__file__).resolve().parent.parent
+QUICK = os.environ.get("PYNENC_BENCH_QUICK", "").lower() in ("1", "true", "yes")
+RUNNER_START_TIMEOUT_SEC = 30.0
+RUNNER_STOP_TIMEOUT_SEC = 30.0
+WARMUP_TASKS = 50
+BASE_CONFIG = dict(bench_tasks.app.config_values)  # memory + ThreadRunner, as the module builds it
+
+
+@dataclass(frozen=True)
+class Workload:
+    tasks: int
+    rounds: int
+
+
+@pytest.fixture(scope="session")
+def workload() -> Workload:
+    default = 200 if QUICK else 5000
+    return Workload(int(os.environ.get("PYNENC_BENCH_N", default)), 1 if QUICK else 3)
+
+
+def _use(**config: object) -> Pynenc:
+    """The bench app as its module builds it, plus ``config``."""
+    app = bench_tasks.app
+    app.config_values.clear()
+    app.config_values.update(BASE_CONFIG)
+    app.reconfigure(**config)
+    return app
+
+
+def _warm_up(app: Pynenc) -> None:
+    """Run a few tasks first: proves the runner serves, and keeps cold caches out of round 1."""
+    items = [(i, 1) for i in range(WARMUP_TASKS)]
+    assert bench_tasks.add.parallelize(items).results == [i + 1 for i in range(WARMUP_TASKS)]
+    app.purge()
+
+
+@pytest.fixture
+def dev_app() -> Iterator[Pynenc]:
+    yield _use(dev_mode_force_sync_tasks=True)
+    _use()
+
+
+@pytest.fixture
+def memory_app() -> Iterator[Pynenc]:
+    """Memory backends, a ThreadRunner serving from a thread of this process."""
+    app = _use()
+    runner = app.runner
+    thread = threading.Thread(target=runner.run, name="bench-runner", daemon=True)
+    thread.start()
+    assert runner.started_event.wait(10), "runner thread did not start"
+    _warm_up(app)
+    yield app
+    runner.stop()
+    thread.join(RUNNER_STOP_TIMEOUT_SEC)
+    assert not thread.is_alive(), "runner thread did not stop"
+    app.purge()
+    _use()
+
+
+def _runner_env(db_path: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        {
+            # environment variables beat the module's builder values (memory)
+            "PYNENC__BROKER_CLS": "SQLiteBroker",
+            "PYNENC__STATE_BACKEND_CLS": "SQLiteStateBackend",
+            "PYNENC__ORCHESTRATOR_CLS": "SQLiteOrchestrator",
+            "PYNENC__RUNNER_CLS": "ThreadRunner",
+            "PYNENC__SQLITE_DB_PATH": str(db_path),
+            "PYNENC__LOGGING_LEVEL": os.environ.get("PYNENC__LOGGING_LEVEL", "warning"),
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")])),
+        }
+    )
+    return env
+
+
+def _wait_for_heartbeat(app: Pynenc, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + RUNNER_START_TIMEOUT_SEC
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"runner process exited {process.returncode}:\n{log.read_text()}")
+        if any(info.pid == process.pid for info in app.state_backend.get_runners()):
+            return
+        time.sleep(0.05)  # polling another process's first heartbeat: nothing to wait on
+    pytest.fail(f"runner process sent no heartbeat in {RUNNER_START_TIMEOUT_SEC}s:\n"
+                f"{log.read_text()}")
+
+
+def _stop(process: subprocess.Popen[bytes]) -> int:
+    process.send_signal(signal.SIGTERM)  # drains, re-queues the unfinished, exits 0
+    try:
+        return process.wait(RUNNER_STOP_TIMEOUT_SEC)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        raise
+
+
+@pytest.fixture
+def sqlite_runner_process(tmp_path: Path) -> Iterator[Pynenc]:
+    """SQLite backends; a ThreadRunner started with ``pynenc runner start`` in its own process.
+
+    This process only submits and waits for results, as a client of a deployment would."""
+    db_path = tmp_path / "bench.db"
+    app = _use(**PynencBuilder().sqlite(sqlite_db_path=str(db_path)).thread_runner().config)
+    log = tmp_path / "runner.log"
+    command = [sys.executable, "-m", "pynenc", "--app", "benchmarks.bench_tasks.app"]
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [*command, "runner", "start"],
+            cwd=REPO,
+            env=_runner_env(db_path),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        _wait_for_heartbeat(app, process, log)
+        _warm_up(app)
+        yield app
+    finally:
+        code = _stop(process)
+        app.purge()
+        _use()
+    assert code == 0, f"runner process exited {code} on SIGTERM:\n{log.read_text()}"
