@@ -22,6 +22,7 @@ import pytest
 
 from benchmarks import bench_tasks
 from pynenc import Pynenc, PynencBuilder
+from pynenc.conf import ConfigThreadRunner
 
 REPO = Path(__file__).resolve().parent.parent
 QUICK = os.environ.get("PYNENC_BENCH_QUICK", "").lower() in ("1", "true", "yes")
@@ -50,6 +51,14 @@ def _use(**config: object) -> Pynenc:
     app.config_values.update(BASE_CONFIG)
     app.reconfigure(**config)
     return app
+
+
+def runner_threads(app: Pynenc) -> int:
+    """Threads a ThreadRunner for ``app`` runs at most (the runner process resolves the same
+    config values and environment, so this holds for it too)."""
+    return ConfigThreadRunner(app.config_values, app.config_filepath).max_threads or (
+        os.cpu_count() or 1
+    )
 
 
 def _warm_up(app: Pynenc) -> None:
@@ -107,8 +116,9 @@ def _wait_for_heartbeat(app: Pynenc, process: subprocess.Popen[bytes], log: Path
         if any(info.pid == process.pid for info in app.state_backend.get_runners()):
             return
         time.sleep(0.05)  # polling another process's first heartbeat: nothing to wait on
-    pytest.fail(f"runner process sent no heartbeat in {RUNNER_START_TIMEOUT_SEC}s:\n"
-                f"{log.read_text()}")
+    pytest.fail(
+        f"runner process sent no heartbeat in {RUNNER_START_TIMEOUT_SEC}s:\n{log.read_text()}"
+    )
 
 
 def _stop(process: subprocess.Popen[bytes]) -> int:

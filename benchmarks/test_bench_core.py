@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from benchmarks.bench_tasks import add
-from benchmarks.conftest import Workload
+from benchmarks.conftest import Workload, runner_threads
 from pynenc import Pynenc
 
 DEV_MODE_GOAL_US = 10.0
@@ -70,7 +70,11 @@ def _end_to_end(benchmark: Any, app: Pynenc, workload: Workload, label: str) -> 
     benchmark.extra_info["tasks"] = workload.tasks
     benchmark.extra_info["tasks_per_sec"] = round(tasks_per_sec, 1)
     benchmark.extra_info["goal_tasks_per_sec"] = END_TO_END_GOAL_TASKS_PER_SEC
-    print(f"\n{label}: {tasks_per_sec:,.0f} tasks/s ({workload.tasks} tasks per round)")
+    benchmark.extra_info["runner_max_threads"] = threads = runner_threads(app)
+    print(
+        f"\n{label}: {tasks_per_sec:,.0f} tasks/s "
+        f"({workload.tasks} tasks per round, {threads} runner threads)"
+    )
 
 
 @pytest.mark.benchmark(group="end-to-end")
@@ -84,4 +88,6 @@ def test_memory_thread_runner_in_process(
 def test_sqlite_thread_runner_process(
     benchmark: Any, sqlite_runner_process: Pynenc, workload: Workload
 ) -> None:
-    _end_to_end(benchmark, sqlite_runner_process, workload, "SQLite + ThreadRunner (runner process)")
+    _end_to_end(
+        benchmark, sqlite_runner_process, workload, "SQLite + ThreadRunner (runner process)"
+    )

@@ -7,7 +7,8 @@ Fenced blocks, by info string:
   is written to ``NAME`` in the doc's fresh temporary directory; a ``test_*.py`` file is
   then run with pytest there, as the guide tells the reader to.
 - ``python`` is run as a script (cwd = that directory, which is on ``PYTHONPATH`` with the
-  repository root), in document order, after the files above it are written. It must exit 0.
+  repository root), in document order, after the files above it are written. It must exit 0
+  without printing a traceback (a runner thread dying at exit would go unnoticed otherwise).
 - ``text output`` right after a ``python`` block is that script's expected stdout.
 - ``python norun`` is only compiled; ``bash``, ``console`` and other blocks are not run.
 """
@@ -103,6 +104,8 @@ def _run(args: list[str], workdir: Path, where: str) -> str:
             f"{done.stderr}",
             pytrace=False,
         )
+    if "Traceback (most recent call last)" in done.stderr:
+        pytest.fail(f"{where} exited 0 but printed a traceback:\n{done.stderr}", pytrace=False)
     return done.stdout
 
 
@@ -132,6 +135,41 @@ def run_doc(doc: Doc, workdir: Path) -> None:
 
 
 DOC_FILES = load_docs()
+
+_SAMPLE = """
+```python file=pkg/a.py
+VALUE = 1
+```
+
+```python
+from pkg.a import VALUE
+print(VALUE)
+```
+
+```text output
+1
+```
+
+```bash
+rm -rf /
+```
+"""
+
+
+def test_block_parser_reads_info_strings() -> None:
+    blocks = parse_blocks(_SAMPLE)
+    assert [(b.language, b.file, b.runs) for b in blocks] == [
+        ("python", "pkg/a.py", False),
+        ("python", None, True),
+        ("bash", None, False),
+    ]
+    assert blocks[1].expected_output == "1\n"
+
+
+def test_wrong_output_fails(tmp_path: Path) -> None:
+    blocks = parse_blocks(_SAMPLE.replace("```text output\n1", "```text output\n2"))
+    with pytest.raises(AssertionError, match="output of"):
+        run_doc(Doc(DOCS / "sample.md", blocks), tmp_path)
 
 
 def test_docs_exist() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -49,7 +50,7 @@ def new_ids(count: int) -> list[str]:
     return [uuid.uuid4().hex for _ in range(count)]
 
 
-def register(app: Pynenc, count: int = 1, task_id: str = "tasks.add", **options: object) -> list[str]:
+def register(app: Pynenc, count: int = 1, task_id: str = "tasks.add", **options: Any) -> list[str]:
     """Register ``count`` fresh invocations with the same options; returns their ids."""
-    registrations = [Registration(i, task_id, **options) for i in new_ids(count)]  # type: ignore[arg-type]
+    registrations = [Registration(i, task_id, **options) for i in new_ids(count)]
     return app.orchestrator.register_invocations(registrations)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
+from typing import Any
 
 import pytest
 
@@ -145,7 +147,7 @@ def test_full_life_is_recorded_in_history(app: Pynenc) -> None:
 
     assert [h.status for h in history] == [S.REGISTERED, S.PENDING, S.RUNNING, S.SUCCESS]
     assert [h.runner_id for h in history] == [None, RUNNER, RUNNER, RUNNER]
-    assert all(a.timestamp <= b.timestamp for a, b in zip(history, history[1:], strict=False))
+    assert all(a.timestamp <= b.timestamp for a, b in itertools.pairwise(history))
     state = app.orchestrator.get_state(invocation_id)
     assert state is not None
     assert (state.status, state.owner) == (S.SUCCESS, None)
@@ -164,6 +166,20 @@ def test_illegal_transition_is_reported_without_blocking_the_batch(app: Pynenc) 
     assert status_of(app, good) == S.RUNNING
     assert status_of(app, bad) == S.PENDING
     assert [h.status for h in app.state_backend.get_history(bad)] == [S.REGISTERED, S.PENDING]
+
+
+def test_an_id_twice_in_one_batch_keeps_its_history_in_order(app: Pynenc) -> None:
+    first, second = register(app, 2)
+    app.orchestrator.claim_invocations([first, second], RUNNER)
+    app.orchestrator.set_statuses([(first, S.RUNNING)], RUNNER)
+
+    errors = app.orchestrator.set_statuses(
+        [(first, S.SUCCESS), (second, S.RUNNING), (second, S.SUCCESS)], RUNNER
+    )
+
+    assert errors == {}
+    history = [h.status for h in app.state_backend.get_history(second)]
+    assert history == [S.REGISTERED, S.PENDING, S.RUNNING, S.SUCCESS]
 
 
 def test_set_status_raises_the_status_machine_error(app: Pynenc) -> None:
@@ -277,8 +293,8 @@ def test_find_invocations_filters_and_orders_recent_first(app: Pynenc) -> None:
     app.orchestrator.claim_invocations([mine], RUNNER)
     app.orchestrator.claim_invocations([theirs], OTHER_RUNNER)
 
-    def found(**filters: object) -> list[str]:
-        return [s.invocation_id for s in app.orchestrator.find_invocations(**filters)]  # type: ignore[arg-type]
+    def found(**filters: Any) -> list[str]:
+        return [s.invocation_id for s in app.orchestrator.find_invocations(**filters)]
 
     assert found(statuses=[S.PENDING]) == [theirs, mine]
     assert found(statuses=[S.PENDING], owner=RUNNER) == [mine]
@@ -320,6 +336,31 @@ def test_wait_for_final_is_woken_by_another_threads_final_transition(app: Pynenc
     app.orchestrator.set_status(ids[0], S.SUCCESS, RUNNER)
     finished_at = time.monotonic()
     app.orchestrator.set_status(ids[1], S.FAILED, RUNNER)
+    thread.join(10)
+
+    assert outcome == [True]
+    assert returned_at[0] - finished_at < 0.5
+
+
+def test_wait_for_final_on_a_large_group_returns_when_the_last_one_ends(app: Pynenc) -> None:
+    ids = register(app, 300)
+    app.orchestrator.claim_invocations(ids, RUNNER)
+    app.orchestrator.set_statuses([(i, S.RUNNING) for i in ids], RUNNER)
+    waiting = threading.Event()
+    outcome: list[bool] = []
+    returned_at: list[float] = []
+
+    def waiter() -> None:
+        waiting.set()
+        outcome.append(app.orchestrator.wait_for_final(ids, 10.0))
+        returned_at.append(time.monotonic())
+
+    thread = threading.Thread(target=waiter)
+    thread.start()
+    assert waiting.wait(5)
+    for start in range(0, 300, 50):
+        app.orchestrator.set_statuses([(i, S.SUCCESS) for i in ids[start : start + 50]], RUNNER)
+    finished_at = time.monotonic()
     thread.join(10)
 
     assert outcome == [True]

@@ -177,3 +177,22 @@ def test_a_forked_child_opens_its_own_connection(app: Pynenc) -> None:
     assert fresh
     assert claimed == ids
     assert app.orchestrator.get_states(ids)[ids[0]].owner == "forked"
+
+
+def test_history_goes_to_another_state_backend_when_not_in_the_same_file(db_path: str) -> None:
+    app = (
+        PynencBuilder()
+        .app_id("mixed")
+        .sqlite(sqlite_db_path=db_path)
+        .custom_config(state_backend_cls="MemStateBackend")
+        .build()
+    )
+    (invocation_id,) = register(app)
+    app.orchestrator.claim_invocations([invocation_id], "runner-1")
+
+    history = app.state_backend.get_history(invocation_id)
+
+    assert [(h.status, h.runner_id) for h in history] == [
+        ("registered", None),
+        ("pending", "runner-1"),
+    ]

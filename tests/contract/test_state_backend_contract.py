@@ -12,7 +12,9 @@ from pynenc.state_backend.base import RunnerInfo
 from .conftest import MakeApp, new_ids
 
 
-def make_record(invocation_id: str, task_id: str = "tasks.add", **changes: object) -> InvocationRecord:
+def make_record(
+    invocation_id: str, task_id: str = "tasks.add", **changes: object
+) -> InvocationRecord:
     record = InvocationRecord(
         invocation_id=invocation_id,
         task_id=task_id,
@@ -33,7 +35,11 @@ def make_runner(runner_id: str, last_heartbeat: float) -> RunnerInfo:
 
 def test_records_round_trip_in_batches(app: Pynenc) -> None:
     ids = new_ids(3)
-    records = [make_record(ids[0]), make_record(ids[1], parent_invocation_id=ids[0]), make_record(ids[2])]
+    records = [
+        make_record(ids[0]),
+        make_record(ids[1], parent_invocation_id=ids[0]),
+        make_record(ids[2]),
+    ]
     app.state_backend.store_invocations(records)
 
     found = app.state_backend.get_invocations([*ids, "unknown"])

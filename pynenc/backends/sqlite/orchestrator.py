@@ -7,13 +7,19 @@ written in that same transaction.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 from collections.abc import Iterable, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from pynenc.backends.sqlite.connection import SUPPORTS_RETURNING, database_for, fetch_by_ids
+from pynenc.backends.sqlite.connection import (
+    HAS_JSON,
+    SUPPORTS_RETURNING,
+    database_for,
+    fetch_by_ids,
+)
 from pynenc.backends.sqlite.notify import SAFETY_RECHECK_SEC, channel_name
 from pynenc.backends.sqlite.schema import HISTORY_INSERT
 from pynenc.backends.sqlite.state_backend import SQLiteStateBackend
@@ -31,11 +37,23 @@ _ACTIVE = tuple(s.value for s in ACTIVE_STATUSES)
 _FINAL_SQL = ", ".join(f"'{s}'" for s in _FINAL)
 _ACTIVE_SQL = ", ".join(f"'{s}'" for s in _ACTIVE)
 
-_UPDATE = (
+_SET = (
     "UPDATE orchestrator SET status = ?, owner = ?, num_retries = ?, updated_at = ?, "
-    "held_registration_key = ?, parked_seq = ? WHERE app_id = ? AND invocation_id = ?"
+    "held_registration_key = ?, parked_seq = ? WHERE app_id = ? "
 )
+_HISTORY_INSERT_MANY = (
+    "INSERT INTO history (app_id, invocation_id, status, timestamp, runner_id) "
+    "SELECT ?1, value, ?2, ?3, ?4 FROM json_each(?5) ORDER BY key"
+)
+_UPDATE_ONE = _SET + "AND invocation_id = ?"
+_UPDATE_MANY = _SET + "AND invocation_id IN (SELECT value FROM json_each(?))"
 _STATE_COLUMNS = "invocation_id, task_id, status, owner, num_retries, updated_at"
+# wait_for_final on more ids than this re-reads only the rows that became final lately
+_SMALL_WAIT = 64
+# ``updated_at`` is read just before the UPDATE, under the write lock: a commit is seen at
+# most this long after its ``updated_at`` unless the writer stalled (the full re-check
+# every SAFETY_RECHECK_SEC covers that)
+_SCAN_OVERLAP_SEC = 0.1
 
 
 class _Row:
@@ -82,15 +100,24 @@ class SQLiteOrchestrator(BaseOrchestrator):
     def _write_history(
         self,
         conn: sqlite3.Connection,
-        entries: Iterable[tuple[str, InvocationStatus]],
+        entries: Sequence[tuple[str, InvocationStatus]],
         runner_id: str | None,
         now: float,
     ) -> None:
-        if self._inline_history:
-            app_id = self.app.app_id
-            conn.executemany(
-                HISTORY_INSERT, [(app_id, i, s.value, now, runner_id) for i, s in entries]
-            )
+        if not self._inline_history or not entries:
+            return
+        app_id = self.app.app_id
+        by_status: dict[InvocationStatus, list[str]] = {}
+        for invocation_id, status in entries:
+            by_status.setdefault(status, []).append(invocation_id)
+        if not HAS_JSON or sum(map(len, by_status.values())) > len({i for i, _ in entries}):
+            # without JSON, or an id twice in the batch (its entries must stay in order)
+            rows = [(app_id, i, s.value, now, runner_id) for i, s in entries]
+            conn.executemany(HISTORY_INSERT, rows)
+            return
+        for status, ids in by_status.items():
+            params = (app_id, status.value, now, runner_id, json.dumps(ids))
+            conn.execute(_HISTORY_INSERT_MANY, params)
 
     # --- primitives ---------------------------------------------------------------------
 
@@ -114,7 +141,7 @@ class SQLiteOrchestrator(BaseOrchestrator):
             ids: list[str] = []
             fresh: list[tuple[Any, ...]] = []
             for reg in registrations:
-                key = reg.registration_key
+                key = reg.registration_key or None
                 if key and key in holders:
                     holder, non_key = holders[key]
                     _check_non_key_arguments(reg, non_key)
@@ -143,7 +170,7 @@ class SQLiteOrchestrator(BaseOrchestrator):
                 "non_key_arguments, reroute_on_control) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 fresh,
             )
-            self._write_history(conn, ((row[1], _S.REGISTERED) for row in fresh), None, now)
+            self._write_history(conn, [(row[1], _S.REGISTERED) for row in fresh], None, now)
             return ids
 
         return self.db.write(work)
@@ -171,7 +198,7 @@ class SQLiteOrchestrator(BaseOrchestrator):
                 if key:
                     active[key] = active.get(key, 0) + 1
                 result.claimed.append(invocation_id)
-            self._update(conn, changed, now)
+            self._update(conn, changed)
             entries = [(i, _S.PENDING) for i in result.claimed]
             entries += [(i, _S.CONCURRENCY_CONTROLLED) for i in result.controlled]
             entries += [(i, _S.CONCURRENCY_CONTROLLED_FINAL) for i in result.final]
@@ -197,6 +224,10 @@ class SQLiteOrchestrator(BaseOrchestrator):
             row.status, row.held_key, row.parked_seq = _S.CONCURRENCY_CONTROLLED_FINAL, None, None
             result.final.append(invocation_id)
             return
+        row.status = _S.CONCURRENCY_CONTROLLED
+        result.controlled.append(invocation_id)
+        if row.parked_seq is not None:
+            return  # parked already: keeps its place in line
         key = row.running_key
         assert key is not None
         if key not in next_seq:
@@ -206,9 +237,8 @@ class SQLiteOrchestrator(BaseOrchestrator):
                 (self.app.app_id, key),
             ).fetchone()
             next_seq[key] = (last or 0) + 1
-        row.status, row.parked_seq = _S.CONCURRENCY_CONTROLLED, next_seq[key]
+        row.parked_seq = next_seq[key]
         next_seq[key] += 1
-        result.controlled.append(invocation_id)
 
     def _apply(
         self, changes: Sequence[tuple[str, InvocationStatus]], runner_id: str | None, now: float
@@ -250,7 +280,7 @@ class SQLiteOrchestrator(BaseOrchestrator):
                         freed[key] = freed.get(key, 0) + 1
                 changed[invocation_id] = row
                 applied.append((invocation_id, status))
-            self._update(conn, changed, now)
+            self._update(conn, changed)
             self._write_history(conn, applied, runner_id, now)
             return applied, errors, self._unpark(conn, freed)
 
@@ -285,24 +315,23 @@ class SQLiteOrchestrator(BaseOrchestrator):
         )
         return {key: count for key, count in found}
 
-    def _update(self, conn: sqlite3.Connection, changed: dict[str, _Row], now: float) -> None:
-        app_id = self.app.app_id
-        conn.executemany(
-            _UPDATE,
-            [
-                (
-                    r.status.value,
-                    r.owner,
-                    r.num_retries,
-                    now,
-                    r.held_key,
-                    r.parked_seq,
-                    app_id,
-                    invocation_id,
-                )
-                for invocation_id, r in changed.items()
-            ],
-        )
+    def _update(self, conn: sqlite3.Connection, changed: dict[str, _Row]) -> None:
+        """Write the changed rows; rows ending with the same values share one statement."""
+        app_id, now = self.app.app_id, time.time()
+        groups: dict[tuple[Any, ...], list[str]] = {}
+        for invocation_id, r in changed.items():
+            values = (r.status.value, r.owner, r.num_retries, now, r.held_key, r.parked_seq)
+            groups.setdefault(values, []).append(invocation_id)
+        singles: list[tuple[Any, ...]] = []
+        for values, ids in groups.items():
+            if len(ids) == 1:
+                singles.append((*values, app_id, ids[0]))
+            elif HAS_JSON:
+                conn.execute(_UPDATE_MANY, (*values, app_id, json.dumps(ids)))
+            else:
+                singles += [(*values, app_id, i) for i in ids]
+        if singles:
+            conn.executemany(_UPDATE_ONE, singles)
 
     def _unpark(self, conn: sqlite3.Connection, freed: dict[str, int]) -> list[str]:
         """Hand back the oldest parked invocation of each freed running key."""
@@ -389,10 +418,18 @@ class SQLiteOrchestrator(BaseOrchestrator):
 
     def wait_for_final(self, invocation_ids: Sequence[str], timeout_sec: float | None) -> bool:
         deadline = None if timeout_sec is None else time.monotonic() + timeout_sec
-        pending = list(dict.fromkeys(invocation_ids))
+        pending = set(invocation_ids)
         waiter = None
+        last_check: float | None = None  # wall time of the previous look at the database
+        full_check_due = 0.0
         while True:
-            pending = self._not_final(pending)
+            started = time.time()
+            if last_check is None or len(pending) <= _SMALL_WAIT or started >= full_check_due:
+                pending -= self._final_among(pending)
+                full_check_due = started + SAFETY_RECHECK_SEC
+            else:  # a large group: only look at what became final since the last look
+                pending -= self._final_since(last_check - _SCAN_OVERLAP_SEC)
+            last_check = started
             if not pending:
                 return True
             remaining = None if deadline is None else deadline - time.monotonic()
@@ -401,25 +438,32 @@ class SQLiteOrchestrator(BaseOrchestrator):
             if waiter is None:
                 # listen first, then look again: a final status committed in between wakes us
                 waiter = self.db.notifier.waiter(self._final_channel)
+                last_check = None
                 continue
-            waiter.wait(
-                SAFETY_RECHECK_SEC if remaining is None else min(remaining, SAFETY_RECHECK_SEC)
-            )
+            wait = SAFETY_RECHECK_SEC if remaining is None else min(remaining, SAFETY_RECHECK_SEC)
+            waiter.wait(wait)
 
-    def _not_final(self, invocation_ids: list[str]) -> list[str]:
-        final = {
-            row[0]
-            for row in self.db.read(
-                lambda conn: fetch_by_ids(
-                    conn,
-                    "SELECT invocation_id FROM orchestrator WHERE app_id = ? "
-                    f"AND status IN ({_FINAL_SQL}) AND invocation_id IN {{ids}}",
-                    (self.app.app_id,),
-                    invocation_ids,
-                )
+    def _final_among(self, invocation_ids: set[str]) -> set[str]:
+        rows = self.db.read(
+            lambda conn: fetch_by_ids(
+                conn,
+                "SELECT invocation_id FROM orchestrator WHERE app_id = ? "
+                f"AND status IN ({_FINAL_SQL}) AND invocation_id IN {{ids}}",
+                (self.app.app_id,),
+                list(invocation_ids),
             )
-        }
-        return [i for i in invocation_ids if i not in final]
+        )
+        return {row[0] for row in rows}
+
+    def _final_since(self, since: float) -> set[str]:
+        rows = self.db.read(
+            lambda conn: conn.execute(
+                "SELECT invocation_id FROM orchestrator WHERE app_id = ? "
+                f"AND status IN ({_FINAL_SQL}) AND updated_at >= ?",
+                (self.app.app_id, since),
+            ).fetchall()
+        )
+        return {row[0] for row in rows}
 
     def purge(self) -> None:
         app_id = self.app.app_id
