@@ -40,6 +40,7 @@ class ClaimResult:
     claimed: list[str] = field(default_factory=list)
     controlled: list[str] = field(default_factory=list)
     final: list[str] = field(default_factory=list)
+    num_retries: dict[str, int] = field(default_factory=dict)  # of the claimed ids
 
 
 class BaseOrchestrator(ABC):
@@ -60,8 +61,11 @@ class BaseOrchestrator(ABC):
         """
 
     @abstractmethod
-    def _claim(self, invocation_ids: Sequence[str], runner_id: str, now: float) -> ClaimResult:
-        """Move claimable ids (``is_available_for_run``) to PENDING owned by ``runner_id``.
+    def _claim(
+        self, invocation_ids: Sequence[str], runner_id: str, now: float, start: bool
+    ) -> ClaimResult:
+        """Move claimable ids (``is_available_for_run``) to PENDING owned by ``runner_id``,
+        and on to RUNNING in the same step when ``start`` is set. Fills ``num_retries``.
 
         An id whose ``running_key`` is held by another active invocation (or an earlier id
         in the same batch) goes to CONCURRENCY_CONTROLLED and is parked on that key (or to
@@ -127,16 +131,34 @@ class BaseOrchestrator(ABC):
         self._record([(i, InvocationStatus.REGISTERED) for i in ids if i in fresh], None, now)
         return ids
 
-    def claim_invocations(self, invocation_ids: Sequence[str], runner_id: str) -> ClaimResult:
+    def claim_invocations(
+        self, invocation_ids: Sequence[str], runner_id: str, start: bool = False
+    ) -> ClaimResult:
+        """Claim a batch for ``runner_id`` (PENDING; RUNNING too with ``start``)."""
         if not invocation_ids:
             return ClaimResult()
         now = time.time()
-        result = self._claim(invocation_ids, runner_id, now)
+        result = self._claim(invocation_ids, runner_id, now, start)
+        self._claimed(result, runner_id, now, start)
+        return result
+
+    def _claimed(self, result: ClaimResult, runner_id: str, now: float, start: bool) -> None:
         entries = [(i, InvocationStatus.PENDING) for i in result.claimed]
+        if start:
+            entries += [(i, InvocationStatus.RUNNING) for i in result.claimed]
         entries += [(i, InvocationStatus.CONCURRENCY_CONTROLLED) for i in result.controlled]
         entries += [(i, InvocationStatus.CONCURRENCY_CONTROLLED_FINAL) for i in result.final]
         self._record(entries, runner_id, now)
-        return result
+
+    def claim_next(
+        self, max_count: int, timeout_sec: float, runner_id: str, start: bool = False
+    ) -> ClaimResult:
+        """Pop up to ``max_count`` ids from the app's broker and claim them.
+
+        Blocks up to ``timeout_sec`` for work. Backends that share storage with the broker
+        override this to pop and claim in one atomic step."""
+        ids = self.app.broker.retrieve_invocations(max_count, timeout_sec)
+        return self.claim_invocations(ids, runner_id, start)
 
     def set_statuses(
         self, changes: Sequence[tuple[str, InvocationStatus]], runner_id: str | None
@@ -146,11 +168,40 @@ class BaseOrchestrator(ABC):
             return {}
         now = time.time()
         applied, errors, unparked = self._apply(changes, runner_id, now)
+        self._applied(applied, unparked, runner_id, now)
+        return errors
+
+    def finish_invocations(
+        self,
+        changes: Sequence[tuple[str, InvocationStatus]],
+        results: Sequence[tuple[str, bytes]],
+        exceptions: Sequence[tuple[str, bytes]],
+        runner_id: str | None,
+    ) -> dict[str, StatusTransitionError]:
+        """Store results and exceptions, then apply the final changes of a batch.
+
+        Results are stored first, so a caller woken by SUCCESS always finds its result.
+        Backends that share storage with the state backend override this to do it all in
+        one round trip."""
+        state = self.app.state_backend
+        if results:
+            state.store_results(results)
+        if exceptions:
+            state.store_exceptions(exceptions)
+        return self.set_statuses(changes, runner_id)
+
+    def _applied(
+        self,
+        applied: Sequence[tuple[str, InvocationStatus]],
+        unparked: Sequence[str],
+        runner_id: str | None,
+        now: float,
+    ) -> None:
+        """After a batch: history, hand un-parked ids to the broker, wake waiters."""
         self._record(applied, runner_id, now)
         if unparked:
             self.app.broker.route_invocations(unparked)
         self._after_apply(applied)
-        return errors
 
     def set_status(
         self, invocation_id: str, status: InvocationStatus, runner_id: str | None

@@ -128,21 +128,14 @@ class BaseRunner(ABC):
 
     # --- claiming -----------------------------------------------------------------------
 
-    def claim(self, invocation_ids: Sequence[str]) -> list[tuple[InvocationRecord, int]]:
-        """Claim ids and mark them RUNNING; returns (record, num_retries) to execute."""
-        orchestrator = self.app.orchestrator
-        claimed = orchestrator.claim_invocations(invocation_ids, self.runner_id).claimed
-        if not claimed:
+    def claim_next(self, max_count: int, timeout_sec: float) -> list[tuple[InvocationRecord, int]]:
+        """Take up to ``max_count`` invocations from the broker straight into RUNNING;
+        returns (record, num_retries) pairs to execute."""
+        claim = self.app.orchestrator.claim_next(max_count, timeout_sec, self.runner_id, start=True)
+        if not claim.claimed:
             return []
-        errors = orchestrator.set_statuses(
-            [(i, InvocationStatus.RUNNING) for i in claimed], self.runner_id
-        )
-        running = [i for i in claimed if i not in errors]
-        records = self.app.state_backend.get_invocations(running)
-        states = orchestrator.get_states(running)
-        return [
-            (records[i], states[i].num_retries) for i in running if i in records and i in states
-        ]
+        records = self.app.state_backend.get_invocations(claim.claimed)
+        return [(records[i], claim.num_retries[i]) for i in claim.claimed if i in records]
 
     # --- what each runner defines -------------------------------------------------------
 

@@ -73,15 +73,10 @@ class OutcomeWriter:
                 return
 
     def write(self, batch: list[Outcome]) -> None:
-        state = self.app.state_backend
         results = [(o.invocation_id, o.result) for o in batch if o.result is not None]
         exceptions = [(o.invocation_id, o.exception) for o in batch if o.exception is not None]
-        if results:
-            state.store_results(results)
-        if exceptions:
-            state.store_exceptions(exceptions)
-        errors = self.app.orchestrator.set_statuses(
-            [(o.invocation_id, o.status) for o in batch], self.runner_id
+        errors = self.app.orchestrator.finish_invocations(
+            [(o.invocation_id, o.status) for o in batch], results, exceptions, self.runner_id
         )
         for invocation_id, error in errors.items():
             self.app.logger.warning("Outcome of %s not recorded: %s", invocation_id, error)

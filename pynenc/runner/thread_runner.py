@@ -6,6 +6,7 @@ import asyncio
 import os
 import queue
 import threading
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -19,6 +20,11 @@ if TYPE_CHECKING:
     from pynenc.invocation.record import InvocationRecord
 
 _Work = tuple["InvocationRecord", int]
+
+# Tasks shorter than this on average are cheaper than the claim round trip, so the runner
+# claims a second batch ahead for them; slower tasks never get work queued behind them.
+FAST_TASK_SEC = 0.005
+IDLE_THREAD_EXIT_SEC = 30.0
 
 
 class ThreadRunner(BaseRunner):
@@ -36,86 +42,92 @@ class ThreadRunner(BaseRunner):
         conf: ConfigThreadRunner = self.conf  # type: ignore[assignment]
         self.max_threads = conf.max_threads or os.cpu_count() or 1
         self.min_threads = min(conf.min_threads, self.max_threads)
-        self._work: queue.SimpleQueue[_Work | None] = queue.SimpleQueue()
-        self._slots = threading.Condition()
-        self._active = 0  # invocations executing and not waiting on others
+        self._work: queue.SimpleQueue[_Work] = queue.SimpleQueue()
+        self._lock = threading.Condition()
+        self._active = 0  # claimed and not finished, excluding tasks waiting on others
+        self._waiting = 0  # tasks blocked on sub-invocations
         self._threads = 0
-        self._idle_threads = 0
+        self._idle = 0  # threads blocked on the work queue
+        self._avg_task_sec = 1.0  # pessimistic until measured: no prefetch at start
 
     @property
-    def free_slots(self) -> int:
-        return self.max_threads - self._active
+    def capacity(self) -> int:
+        """How many claimed invocations may be on hand (running or queued here)."""
+        prefetch = self.max_threads if self._avg_task_sec < FAST_TASK_SEC else 0
+        return self.max_threads + prefetch
 
     def serve(self) -> None:
-        broker = self.app.broker
         batch_size = self.conf.runner_batch_size
         timeout = max(self.app.conf.queue_timeout_sec, 0.05)
         while not self.stop_event.is_set():
-            with self._slots:
-                if not self._slots.wait_for(lambda: self.free_slots > 0, timeout=0.5):
+            with self._lock:
+                if not self._lock.wait_for(lambda: self._active < self.capacity, timeout=0.5):
                     continue
-                free = self.free_slots
-            ids = broker.retrieve_invocations(min(free, batch_size), timeout)
-            if not ids:
-                continue
-            for work in self.claim(ids):
+                free = self.capacity - self._active
+            for work in self.claim_next(min(free, batch_size), timeout):
                 self._submit(work)
 
     def _submit(self, work: _Work) -> None:
-        with self._slots:
+        with self._lock:
             self._active += 1
-            start_thread = self._idle_threads == 0
-            if start_thread:
-                self._threads += 1
-            else:
-                self._idle_threads -= 1
-            self._work.put(work)  # under the lock: an idle thread never leaves with work queued
-        if start_thread:
-            threading.Thread(target=self._worker, name="pynenc-worker", daemon=True).start()
+            self._work.put(work)
+            self._ensure_thread()
+
+    def _ensure_thread(self) -> None:
+        """Start a thread when queued work has no idle thread to take it (lock held)."""
+        if self._idle >= self._work.qsize():
+            return
+        if self._threads - self._waiting >= self.max_threads:
+            return
+        self._threads += 1
+        threading.Thread(target=self._worker, name="pynenc-worker", daemon=True).start()
 
     def _worker(self) -> None:
         current_runner_id.set(self.runner_id)
         loop: asyncio.AbstractEventLoop | None = None
         while True:
+            with self._lock:
+                self._idle += 1
             try:
-                # idle threads beyond min_threads leave after a while
-                item = self._work.get(timeout=30.0)
+                record, num_retries = self._work.get(timeout=IDLE_THREAD_EXIT_SEC)
             except queue.Empty:
-                with self._slots:
-                    leave = self._threads > self.min_threads and self._work.empty()
-                    if leave and self._idle_threads > 0:
+                with self._lock:
+                    self._idle -= 1
+                    if self._threads > self.min_threads and self._work.empty():
                         self._threads -= 1
-                        self._idle_threads -= 1
                         break
                 continue
-            if item is None:
-                break
-            record, num_retries = item
+            with self._lock:
+                self._idle -= 1
             task = self.app.tasks.get(record.task_id)
             if loop is None and (task is None or task.is_async):
                 loop = asyncio.new_event_loop()
+            started = time.perf_counter()
             outcome = execute(self.app, record, num_retries, self, loop)
+            self._avg_task_sec = 0.8 * self._avg_task_sec + 0.2 * (time.perf_counter() - started)
             self.outcomes.put(outcome)
-            with self._slots:
+            with self._lock:
                 self._active -= 1
-                self._idle_threads += 1
-                self._slots.notify_all()
+                self._lock.notify_all()
         if loop is not None:
             loop.close()
 
     def wait_for_invocations(
         self, ctx: InvocationContext, invocation_ids: Sequence[str], timeout_sec: float | None
     ) -> bool:
-        with self._slots:
+        with self._lock:
             self._active -= 1
-            self._slots.notify_all()
+            self._waiting += 1
+            self._ensure_thread()  # work queued here may be what this task waits for
+            self._lock.notify_all()
         try:
             return self.app.orchestrator.wait_for_final(invocation_ids, timeout_sec)
         finally:
-            with self._slots:
+            with self._lock:
                 self._active += 1
+                self._waiting -= 1
 
     def drain(self, timeout_sec: float) -> None:
-        with self._slots:
-            self._slots.wait_for(lambda: self._active <= 0, timeout=timeout_sec)
+        with self._lock:
+            self._lock.wait_for(lambda: self._active <= 0, timeout=timeout_sec)
         self.outcomes.wait_idle(timeout_sec)

@@ -45,14 +45,18 @@ class MemOrchestrator(BaseOrchestrator):
 
     def _register(self, registrations: Sequence[Registration], now: float) -> list[str]:
         ids: list[str] = []
+        staged: dict[str, _Entry] = {}  # committed only if the whole batch is accepted
+        held: dict[str, str] = {}
         with self._cond:
             for reg in registrations:
-                holder = self._registered.get(reg.registration_key or "")
+                key = reg.registration_key or ""
+                holder = held.get(key) or self._registered.get(key)
                 if holder is not None:
-                    self._check_non_key_arguments(reg, self._entries[holder])
+                    entry = staged.get(holder) or self._entries[holder]
+                    self._check_non_key_arguments(reg, entry)
                     ids.append(holder)
                     continue
-                self._entries[reg.invocation_id] = _Entry(
+                staged[reg.invocation_id] = _Entry(
                     reg.task_id,
                     InvocationStatus.REGISTERED,
                     None,
@@ -63,9 +67,11 @@ class MemOrchestrator(BaseOrchestrator):
                     reg.non_key_arguments,
                     reg.reroute_on_control,
                 )
-                if reg.registration_key:
-                    self._registered[reg.registration_key] = reg.invocation_id
+                if key:
+                    held[key] = reg.invocation_id
                 ids.append(reg.invocation_id)
+            self._entries.update(staged)
+            self._registered.update(held)
         return ids
 
     @staticmethod
@@ -94,11 +100,16 @@ class MemOrchestrator(BaseOrchestrator):
         elif was_active:
             holders.discard(invocation_id)
             parked = self._parked.get(key)
-            if not holders and parked:
-                return parked.popleft()
+            while not holders and parked:
+                # skip ids that left CONCURRENCY_CONTROLLED some other way (e.g. KILLED)
+                candidate = parked.popleft()
+                if self._entries[candidate].status is InvocationStatus.CONCURRENCY_CONTROLLED:
+                    return candidate
         return None
 
-    def _claim(self, invocation_ids: Sequence[str], runner_id: str, now: float) -> ClaimResult:
+    def _claim(
+        self, invocation_ids: Sequence[str], runner_id: str, now: float, start: bool
+    ) -> ClaimResult:
         result = ClaimResult()
         with self._cond:
             for invocation_id in invocation_ids:
@@ -112,7 +123,10 @@ class MemOrchestrator(BaseOrchestrator):
                     entry.status, InvocationStatus.PENDING, entry.owner, runner_id, invocation_id
                 )
                 self._set(invocation_id, entry, InvocationStatus.PENDING, now)
+                if start:
+                    self._set(invocation_id, entry, InvocationStatus.RUNNING, now)
                 result.claimed.append(invocation_id)
+                result.num_retries[invocation_id] = entry.num_retries
         return result
 
     def _control(self, invocation_id: str, entry: _Entry, result: ClaimResult, now: float) -> None:
@@ -134,7 +148,8 @@ class MemOrchestrator(BaseOrchestrator):
         errors: dict[str, StatusTransitionError] = {}
         unparked: list[str] = []
         with self._cond:
-            for invocation_id, status in changes:
+            for invocation_id, new_status in changes:
+                status = InvocationStatus(new_status)
                 entry = self._entries.get(invocation_id)
                 current = entry.status if entry else None
                 try:

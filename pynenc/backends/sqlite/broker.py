@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, TypeVar
 
 from pynenc.backends.sqlite.connection import SUPPORTS_RETURNING, database_for
 from pynenc.backends.sqlite.notify import SAFETY_RECHECK_SEC, channel_name
@@ -13,6 +13,8 @@ from pynenc.broker.base import BaseBroker
 
 if TYPE_CHECKING:
     from pynenc.app import Pynenc
+
+T = TypeVar("T")
 
 _VISIBLE = (
     "SELECT seq FROM broker_queue WHERE app_id = ? AND visible_at <= ? "
@@ -47,17 +49,33 @@ class SQLiteBroker(BaseBroker):
         self.db.notifier.notify(self._channel)
 
     def retrieve_invocations(self, max_count: int, timeout_sec: float) -> list[str]:
+        return self.retrieve_then(max_count, timeout_sec, lambda _conn, ids: ids) or []
+
+    def retrieve_then(
+        self,
+        max_count: int,
+        timeout_sec: float,
+        then: Callable[[sqlite3.Connection, list[str]], T],
+    ) -> T | None:
+        """Pop like ``retrieve_invocations`` and run ``then(conn, ids)`` in the same
+        transaction (the orchestrator claims there: no id is ever popped but unclaimed).
+        Returns None when nothing arrived within the timeout."""
         if max_count <= 0:
-            return []
+            return None
         deadline = time.monotonic() + timeout_sec
         waiter = None
+
+        def work(conn: sqlite3.Connection) -> tuple[T | None, float | None]:
+            ids, next_due = self._pop(conn, max_count)
+            return (then(conn, ids) if ids else None), next_due
+
         while True:
-            ids, next_due = self.db.write(lambda conn: self._pop(conn, max_count))
-            if ids:
-                return ids
+            done, next_due = self.db.write(work)
+            if done is not None:
+                return done
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                return []
+                return None
             if waiter is None:
                 # listen first, then look again: a route committed in between still wakes us
                 waiter = self.db.notifier.waiter(self._channel)

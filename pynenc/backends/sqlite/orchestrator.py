@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +21,7 @@ from pynenc.backends.sqlite.connection import (
     fetch_by_ids,
 )
 from pynenc.backends.sqlite.notify import SAFETY_RECHECK_SEC, channel_name
+from pynenc.backends.sqlite.broker import SQLiteBroker
 from pynenc.backends.sqlite.schema import HISTORY_INSERT
 from pynenc.backends.sqlite.state_backend import SQLiteStateBackend
 from pynenc.exceptions import KeyArgumentsMismatchError, StatusTransitionError
@@ -175,39 +176,77 @@ class SQLiteOrchestrator(BaseOrchestrator):
 
         return self.db.write(work)
 
-    def _claim(self, invocation_ids: Sequence[str], runner_id: str, now: float) -> ClaimResult:
-        def work(conn: sqlite3.Connection) -> ClaimResult:
-            rows = self._load(conn, invocation_ids)
-            active = self._active_counts(conn, rows.values())
-            result = ClaimResult()
-            next_seq: dict[str, int] = {}
-            changed: dict[str, _Row] = {}
-            for invocation_id in invocation_ids:
-                row = rows.get(invocation_id)
-                if row is None or not row.status.is_available_for_run:
-                    continue
-                key = row.running_key
-                changed[invocation_id] = row
-                if key and active.get(key):
-                    self._control(conn, invocation_id, row, result, next_seq)
-                    continue
-                row.owner = compute_transition(
-                    row.status, _S.PENDING, row.owner, runner_id, invocation_id
-                )
-                row.status, row.parked_seq = _S.PENDING, None
-                if key:
-                    active[key] = active.get(key, 0) + 1
-                result.claimed.append(invocation_id)
-            self._update(conn, changed)
-            entries = [(i, _S.PENDING) for i in result.claimed]
-            entries += [(i, _S.CONCURRENCY_CONTROLLED) for i in result.controlled]
-            entries += [(i, _S.CONCURRENCY_CONTROLLED_FINAL) for i in result.final]
-            self._write_history(conn, entries, runner_id, now)
-            return result
-
-        result = self.db.write(work)
+    def _claim(
+        self, invocation_ids: Sequence[str], runner_id: str, now: float, start: bool
+    ) -> ClaimResult:
+        result = self.db.write(
+            lambda conn: self._claim_in(conn, invocation_ids, runner_id, now, start)
+        )
         if result.final:
             self.db.notifier.notify(self._final_channel)
+        return result
+
+    def claim_next(
+        self, max_count: int, timeout_sec: float, runner_id: str, start: bool = False
+    ) -> ClaimResult:
+        broker = self.app.broker
+        if not (isinstance(broker, SQLiteBroker) and broker.db is self.db):
+            return super().claim_next(max_count, timeout_sec, runner_id, start)
+        now = time.time()
+        result = broker.retrieve_then(
+            max_count,
+            timeout_sec,
+            lambda conn, ids: self._claim_in(conn, ids, runner_id, time.time(), start),
+        )
+        if result is None:
+            return ClaimResult()
+        if result.final:
+            self.db.notifier.notify(self._final_channel)
+        self._claimed(result, runner_id, now, start)
+        return result
+
+    def _claim_in(
+        self,
+        conn: sqlite3.Connection,
+        invocation_ids: Sequence[str],
+        runner_id: str,
+        now: float,
+        start: bool,
+    ) -> ClaimResult:
+        rows = self._load(conn, invocation_ids)
+        active = self._active_counts(conn, rows.values())
+        result = ClaimResult()
+        next_seq: dict[str, int] = {}
+        changed: dict[str, _Row] = {}
+        for invocation_id in invocation_ids:
+            row = rows.get(invocation_id)
+            if row is None or not row.status.is_available_for_run:
+                continue
+            key = row.running_key
+            changed[invocation_id] = row
+            if key and active.get(key):
+                self._control(conn, invocation_id, row, result, next_seq)
+                continue
+            row.owner = compute_transition(
+                row.status, _S.PENDING, row.owner, runner_id, invocation_id
+            )
+            row.status, row.parked_seq = _S.PENDING, None
+            if start:
+                row.owner = compute_transition(
+                    _S.PENDING, _S.RUNNING, row.owner, runner_id, invocation_id
+                )
+                row.status = _S.RUNNING
+            if key:
+                active[key] = active.get(key, 0) + 1
+            result.claimed.append(invocation_id)
+            result.num_retries[invocation_id] = row.num_retries
+        self._update(conn, changed)
+        entries = [(i, _S.PENDING) for i in result.claimed]
+        if start:
+            entries += [(i, _S.RUNNING) for i in result.claimed]
+        entries += [(i, _S.CONCURRENCY_CONTROLLED) for i in result.controlled]
+        entries += [(i, _S.CONCURRENCY_CONTROLLED_FINAL) for i in result.final]
+        self._write_history(conn, entries, runner_id, now)
         return result
 
     def _control(
@@ -240,12 +279,38 @@ class SQLiteOrchestrator(BaseOrchestrator):
         row.parked_seq = next_seq[key]
         next_seq[key] += 1
 
+    def finish_invocations(
+        self,
+        changes: Sequence[tuple[str, InvocationStatus]],
+        results: Sequence[tuple[str, bytes]],
+        exceptions: Sequence[tuple[str, bytes]],
+        runner_id: str | None,
+    ) -> dict[str, StatusTransitionError]:
+        if not self._inline_history:
+            return super().finish_invocations(changes, results, exceptions, runner_id)
+        backend: SQLiteStateBackend = self.app.state_backend  # type: ignore[assignment]
+
+        def store(conn: sqlite3.Connection) -> None:
+            backend.write_values(conn, "results", results)
+            backend.write_values(conn, "exceptions", exceptions)
+
+        now = time.time()
+        applied, errors, unparked = self._apply(changes, runner_id, now, before=store)
+        self._applied(applied, unparked, runner_id, now)
+        return errors
+
     def _apply(
-        self, changes: Sequence[tuple[str, InvocationStatus]], runner_id: str | None, now: float
+        self,
+        changes: Sequence[tuple[str, InvocationStatus]],
+        runner_id: str | None,
+        now: float,
+        before: Callable[[sqlite3.Connection], None] | None = None,
     ) -> tuple[list[tuple[str, InvocationStatus]], dict[str, StatusTransitionError], list[str]]:
         def work(
             conn: sqlite3.Connection,
         ) -> tuple[list[tuple[str, InvocationStatus]], dict[str, StatusTransitionError], list[str]]:
+            if before is not None:
+                before(conn)
             rows = self._load(conn, [i for i, _ in changes])
             active = self._active_counts(conn, rows.values())
             applied: list[tuple[str, InvocationStatus]] = []

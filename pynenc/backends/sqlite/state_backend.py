@@ -90,15 +90,19 @@ class SQLiteStateBackend(BaseStateBackend):
         return self._get_values("exceptions", invocation_ids)
 
     def _store_values(self, table: str, values: Sequence[tuple[str, bytes]]) -> None:
+        if values:
+            self.db.write(lambda conn: self.write_values(conn, table, values))
+
+    def write_values(
+        self, conn: sqlite3.Connection, table: str, values: Sequence[tuple[str, bytes]]
+    ) -> None:
+        """Insert results or exceptions inside the caller's transaction."""
         if not values:
             return
         app_id = self.app.app_id
-        rows = [(app_id, invocation_id, value) for invocation_id, value in values]
-        self.db.write(
-            lambda conn: conn.executemany(
-                f"INSERT OR REPLACE INTO {table} (app_id, invocation_id, value) VALUES (?, ?, ?)",
-                rows,
-            )
+        conn.executemany(
+            f"INSERT OR REPLACE INTO {table} (app_id, invocation_id, value) VALUES (?, ?, ?)",
+            [(app_id, invocation_id, value) for invocation_id, value in values],
         )
 
     def _get_values(self, table: str, invocation_ids: Sequence[str]) -> dict[str, bytes]:
