@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from pynenc.backends.sqlite.broker import SQLiteBroker
 from pynenc.backends.sqlite.connection import (
     HAS_JSON,
     SUPPORTS_RETURNING,
@@ -21,7 +22,6 @@ from pynenc.backends.sqlite.connection import (
     fetch_by_ids,
 )
 from pynenc.backends.sqlite.notify import SAFETY_RECHECK_SEC, channel_name
-from pynenc.backends.sqlite.broker import SQLiteBroker
 from pynenc.backends.sqlite.schema import HISTORY_INSERT
 from pynenc.backends.sqlite.state_backend import SQLiteStateBackend
 from pynenc.exceptions import KeyArgumentsMismatchError, StatusTransitionError
