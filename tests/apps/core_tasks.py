@@ -124,3 +124,9 @@ def log_and_add(x: int, y: int) -> int:
     # logs through another task's logger so the test can attach one handler
     add.logger.info("adding %d and %d", x, y)
     return x + y
+
+
+@app.task
+def nap(seconds: float) -> float:
+    time.sleep(seconds)  # the task's own work: something that takes a while
+    return seconds

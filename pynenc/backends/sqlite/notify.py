@@ -71,12 +71,19 @@ class Waiter:
         while True:
             try:
                 self._sock.recv(64)
-            except (BlockingIOError, InterruptedError):
+            except OSError:  # nothing left (BlockingIOError), or closed at exit
                 return
 
     def wait(self, timeout_sec: float) -> bool:
         """Block until a wake-up arrives (True) or ``timeout_sec`` passes (False)."""
-        if timeout_sec <= 0 or not self._poll.poll(timeout_sec * 1000):
+        if timeout_sec <= 0:
+            return False
+        if self._sock.fileno() == -1:
+            # closed by the interpreter's exit while a daemon thread still waits: nothing
+            # can wake us any more, so behave as a timeout without spinning
+            time.sleep(timeout_sec)
+            return False
+        if not self._poll.poll(timeout_sec * 1000):
             return False
         self.clear()
         return True
