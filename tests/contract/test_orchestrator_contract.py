@@ -107,6 +107,46 @@ def test_claim_moves_to_pending_owned_by_the_runner(app: Pynenc) -> None:
     assert [(h.status, h.runner_id) for h in history] == [(S.REGISTERED, None), (S.PENDING, RUNNER)]
 
 
+def test_claim_with_start_goes_straight_to_running(app: Pynenc) -> None:
+    ids = register(app, 2)
+
+    result = app.orchestrator.claim_invocations(ids, RUNNER, start=True)
+
+    assert result.claimed == ids and result.num_retries == dict.fromkeys(ids, 0)
+    assert {status_of(app, i) for i in ids} == {S.RUNNING}
+    statuses = [h.status for h in app.state_backend.get_history(ids[1])]
+    assert statuses == [S.REGISTERED, S.PENDING, S.RUNNING]
+
+
+def test_claim_next_pops_from_the_broker_and_claims(app: Pynenc) -> None:
+    ids = register(app, 3)
+    app.broker.route_invocations(ids)
+
+    first = app.orchestrator.claim_next(2, 1.0, RUNNER, start=True)
+    rest = app.orchestrator.claim_next(5, 1.0, OTHER_RUNNER)
+
+    assert first.claimed == ids[:2] and rest.claimed == ids[2:]
+    assert status_of(app, ids[0]) is S.RUNNING and status_of(app, ids[2]) is S.PENDING
+    assert app.broker.count_invocations() == 0
+    empty = app.orchestrator.claim_next(5, 0.05, RUNNER)
+    assert empty.claimed == []
+
+
+def test_finish_stores_results_before_they_are_seen_final(app: Pynenc) -> None:
+    ok, bad = register(app, 2)
+    app.orchestrator.claim_invocations([ok, bad], RUNNER, start=True)
+
+    errors = app.orchestrator.finish_invocations(
+        [(ok, S.SUCCESS), (bad, S.FAILED)], [(ok, b"42")], [(bad, b"boom")], RUNNER
+    )
+
+    assert errors == {}
+    assert (status_of(app, ok), status_of(app, bad)) == (S.SUCCESS, S.FAILED)
+    assert app.state_backend.get_result(ok) == b"42"
+    assert app.state_backend.get_exception(bad) == b"boom"
+    assert app.orchestrator.wait_for_final([ok, bad], 0.1)
+
+
 def test_second_claim_by_another_runner_gets_nothing(app: Pynenc) -> None:
     ids = register(app, 2)
     app.orchestrator.claim_invocations(ids, RUNNER)
