@@ -49,6 +49,8 @@ class Pynenc:
         self.tasks: dict[str, Task[Any, Any]] = {}
         self.logger: logging.Logger = configure_logging(self.conf)
         self._runner: BaseRunner | None = None
+        # "module:attr" this app was imported from (set by the CLI), for child processes
+        self.app_ref: str | None = None
         self._components_lock = threading.RLock()
 
     def __repr__(self) -> str:

@@ -98,6 +98,34 @@ class PynencBuilder:
             runner_cls="ThreadRunner", min_threads=min_threads, max_threads=max_threads
         )
 
+    def multi_thread_runner(
+        self,
+        min_threads: int = 1,
+        max_threads: int = 1,
+        min_processes: int = 1,
+        max_processes: int = 0,
+        idle_timeout_process_sec: float = 4.0,
+        enforce_max_processes: bool = False,
+    ) -> PynencBuilder:
+        """ThreadRunner subprocesses, scaled with pending work (max_processes 0 = CPUs)."""
+        return self._set(
+            runner_cls="MultiThreadRunner",
+            min_threads=min_threads,
+            max_threads=max_threads,
+            min_processes=min_processes,
+            max_processes=max_processes,
+            idle_timeout_process_sec=idle_timeout_process_sec,
+            enforce_max_processes=enforce_max_processes,
+        )
+
+    def process_runner(self, max_processes: int = 0) -> PynencBuilder:
+        """A fresh process per invocation (max_processes 0 = CPUs)."""
+        return self._set(runner_cls="ProcessRunner", max_processes=max_processes)
+
+    def persistent_process_runner(self, num_processes: int = 0) -> PynencBuilder:
+        """A per-host dispatcher feeding long-lived workers (num_processes 0 = CPUs)."""
+        return self._set(runner_cls="PersistentProcessRunner", num_processes=num_processes)
+
     def dummy_runner(self) -> PynencBuilder:
         return self._set(runner_cls="DummyRunner")
 

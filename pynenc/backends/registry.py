@@ -25,6 +25,9 @@ BUILTIN_COMPONENTS: dict[str, str] = {
     "RedisStateBackend": "pynenc.backends.redis.state_backend:RedisStateBackend",
     "RedisOrchestrator": "pynenc.backends.redis.orchestrator:RedisOrchestrator",
     "ThreadRunner": "pynenc.runner.thread_runner:ThreadRunner",
+    "MultiThreadRunner": "pynenc.runner.multi_thread_runner:MultiThreadRunner",
+    "ProcessRunner": "pynenc.runner.process_runner:ProcessRunner",
+    "PersistentProcessRunner": "pynenc.runner.persistent_process:PersistentProcessRunner",
     "DummyRunner": "pynenc.runner.thread_runner:ThreadRunner",
 }
 

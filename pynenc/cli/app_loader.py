@@ -29,9 +29,18 @@ def ensure_cwd_on_path() -> None:
 def load_app(spec: str | None) -> tuple[Pynenc, str]:
     """The app named by ``spec``, or the single one discovered; also returns its spelling."""
     ensure_cwd_on_path()
-    if spec:
-        return import_app(spec), spec
-    return discover_app(Path.cwd())
+    app, spelling = (import_app(spec), spec) if spec else discover_app(Path.cwd())
+    _remember_reference(app)
+    return app, spelling
+
+
+def _remember_reference(app: Pynenc) -> None:
+    """Note where the app lives, so runner child processes can import it again."""
+    for name, module in list(sys.modules.items()):
+        attr = next((a for a, v in vars(module).items() if v is app), None) if module else None
+        if attr and name != "__main__":
+            app.app_ref = f"{name}:{attr}"
+            return
 
 
 def import_app(spec: str) -> Pynenc:
