@@ -2,86 +2,41 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
-import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from pynenc import InvocationStatus, Pynenc
 from tests.apps import core_tasks as t
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def wait_until(condition: Callable[[], bool], timeout_sec: float, what: str) -> None:
-    """Bounded wait on a condition that lives in another process's writes."""
-    deadline = time.monotonic() + timeout_sec
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
+from tests.runner_support import (
+    SQLITE,
+    runner_env,
+    start_runner_process,
+    stop_runner_process,
+    wait_until,
+)
 
 
 @pytest.fixture
 def sqlite_app(tmp_path: Path) -> Iterator[tuple[Pynenc, dict[str, str]]]:
-    db = str(tmp_path / "runner.db")
+    config: dict[str, object] = {**SQLITE, "sqlite_db_path": str(tmp_path / "runner.db")}
     app = t.app
-    app.reconfigure(
-        broker_cls="SQLiteBroker",
-        state_backend_cls="SQLiteStateBackend",
-        orchestrator_cls="SQLiteOrchestrator",
-        sqlite_db_path=db,
-        dev_mode_force_sync_tasks=False,
-    )
+    app.reconfigure(dev_mode_force_sync_tasks=False, **config)
     app.purge()
-    env = dict(
-        os.environ,
-        PYTHONPATH=f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
-        PYNENC__BROKER_CLS="SQLiteBroker",
-        PYNENC__STATE_BACKEND_CLS="SQLiteStateBackend",
-        PYNENC__ORCHESTRATOR_CLS="SQLiteOrchestrator",
-        PYNENC__SQLITE_DB_PATH=db,
-        PYNENC__MAX_THREADS="2",
-        PYNENC__RUNNER_HEARTBEAT_INTERVAL="0.2",
-    )
+    env = runner_env({**config, "max_threads": 2, "runner_heartbeat_interval": 0.2})
     yield app, env
     app.purge()
     app.close()
 
 
 def start_runner(app: Pynenc, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    before = {r.runner_id for r in app.state_backend.get_runners()}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "pynenc", "--app", "tests.apps.core_tasks.app", "runner", "start"],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    wait_until(
-        lambda: (
-            bool({r.runner_id for r in app.state_backend.get_runners()} - before)
-            or proc.poll() is not None
-        ),
-        30,
-        "the runner's first heartbeat",
-    )
-    assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
-    return proc
+    return start_runner_process(app, env)
 
 
 def stop(proc: subprocess.Popen[bytes]) -> int:
-    proc.send_signal(signal.SIGTERM)
-    try:
-        return proc.wait(30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    return stop_runner_process(proc, 30)
 
 
 def test_runner_process_serves_other_processes(

@@ -130,3 +130,21 @@ def log_and_add(x: int, y: int) -> int:
 def nap(seconds: float) -> float:
     time.sleep(seconds)  # the task's own work: something that takes a while
     return seconds
+
+
+@app.task(running_concurrency="TASK")
+def exclusive_span(duration: float) -> tuple[float, float]:
+    """Returns when it ran, so overlap can be checked across processes."""
+    start = time.time()
+    time.sleep(duration)  # the task's own work
+    return start, time.time()
+
+
+@app.task
+def payload_size(blob: bytes) -> int:
+    return len(blob)
+
+
+@app.task
+def echo_bytes(blob: bytes) -> bytes:
+    return blob

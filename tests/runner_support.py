@@ -1,0 +1,73 @@
+"""Serving the core test app with any runner, in this process or as a real runner process."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from pynenc import Pynenc
+
+ROOT = Path(__file__).resolve().parents[1]
+SQLITE = {
+    "broker_cls": "SQLiteBroker",
+    "state_backend_cls": "SQLiteStateBackend",
+    "orchestrator_cls": "SQLiteOrchestrator",
+}
+
+
+def wait_until(condition: Callable[[], bool], timeout_sec: float, what: str) -> None:
+    """Bounded wait on a condition that lives in another process's writes."""
+    deadline = time.monotonic() + timeout_sec
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def runner_env(config: dict[str, object]) -> dict[str, str]:
+    """Environment that makes a runner process see ``config`` (env beats the builder)."""
+    env = dict(os.environ, PYTHONPATH=f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+    for field, value in config.items():
+        env[f"PYNENC__{field.upper()}"] = str(value)
+    return env
+
+
+def start_runner_process(app: Pynenc, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """``pynenc runner start`` for the core test app; returns once it has heartbeated."""
+    before = {r.runner_id for r in app.state_backend.get_runners()}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pynenc", "--app", "tests.apps.core_tasks.app", "runner", "start"],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    wait_until(
+        lambda: (
+            bool({r.runner_id for r in app.state_backend.get_runners()} - before)
+            or proc.poll() is not None
+        ),
+        60,
+        "the runner's first heartbeat",
+    )
+    if proc.poll() is not None:
+        err = proc.stderr.read().decode() if proc.stderr else ""
+        raise AssertionError(f"runner exited with {proc.returncode}: {err[-2000:]}")
+    return proc
+
+
+def stop_runner_process(proc: subprocess.Popen[bytes], timeout_sec: float = 60) -> int:
+    """SIGTERM, then wait for the drain; kills it if it never ends."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+    try:
+        return proc.wait(timeout_sec)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
