@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import signal
 import time
+from pathlib import Path
 
 from pynenc import InvocationStatus, Pynenc
 from pynenc.runner.recovery import recover_dead_runners, recover_stuck_pending
 from pynenc.state_backend.base import RunnerInfo
 from tests.apps import core_tasks as t
 from tests.conftest import running
+from tests.runner_support import (
+    SQLITE,
+    runner_env,
+    start_runner_process,
+    stop_runner_process,
+    wait_until,
+)
 
 
 def _orphan(app: Pynenc, dead: str, status: InvocationStatus) -> str:
@@ -63,3 +72,41 @@ def test_stuck_pending_is_recovered_after_max_pending_seconds(app: Pynenc) -> No
     assert recover_stuck_pending(app, "live", now=later) == [inv.invocation_id]
     statuses = [h.status for h in inv.history]
     assert statuses[-2:] == [InvocationStatus.PENDING_RECOVERY, InvocationStatus.REROUTED]
+
+
+def test_sigkilled_runner_process_is_recovered_by_another(tmp_path: Path) -> None:
+    timeout, interval = 1.5, 0.2
+    config: dict[str, object] = {
+        **SQLITE,
+        "sqlite_db_path": str(tmp_path / "recovery.db"),
+        "runner_recovery_timeout": timeout,
+        "runner_heartbeat_interval": interval,
+        "max_threads": 1,
+    }
+    app = t.app
+    app.reconfigure(dev_mode_force_sync_tasks=False, **config)
+    app.purge()
+    env = runner_env(config)
+    first = start_runner_process(app, env)
+    second = start_runner_process(app, env)
+    procs = {first.pid: first, second.pid: second}
+    try:
+        inv = t.nap(1.0)
+        wait_until(lambda: inv.status is InvocationStatus.RUNNING, 30, "the task to start")
+        owner = app.orchestrator.get_state(inv.invocation_id).owner  # type: ignore[union-attr]
+        victim = next(r for r in app.state_backend.get_runners() if r.runner_id == owner)
+        procs[victim.pid].send_signal(signal.SIGKILL)
+        killed_at = time.time()
+        procs[victim.pid].wait(10)
+        assert inv.get_result(timeout_sec=30) == 1.0
+        history = inv.history
+        recovered = next(h for h in history if h.status is InvocationStatus.RUNNING_RECOVERY)
+        assert recovered.runner_id != owner
+        # dead after `timeout` of silence, noticed at the next beat of the survivor
+        assert recovered.timestamp - killed_at <= timeout + interval + 0.5
+        assert [h.status for h in history][-1] is InvocationStatus.SUCCESS
+    finally:
+        for proc in procs.values():
+            stop_runner_process(proc)
+        app.purge()
+        app.close()
