@@ -18,6 +18,13 @@ _MEMORY = {
     "trigger_cls": "MemTrigger",
     "client_data_store_cls": "MemClientDataStore",
 }
+_REDIS = {
+    "broker_cls": "RedisBroker",
+    "state_backend_cls": "RedisStateBackend",
+    "orchestrator_cls": "RedisOrchestrator",
+    "trigger_cls": "RedisTrigger",
+    "client_data_store_cls": "RedisClientDataStore",
+}
 _SQLITE = {
     "broker_cls": "SQLiteBroker",
     "state_backend_cls": "SQLiteStateBackend",
@@ -64,6 +71,39 @@ class PynencBuilder:
         """Every component in one SQLite file, shared by the processes of one host."""
         self._set(**_SQLITE)
         return self._set(sqlite_db_path=sqlite_db_path) if sqlite_db_path else self
+
+    def redis(self, url: str | None = None, db: int | None = None) -> PynencBuilder:
+        """Every component on one Redis server (many hosts share it)."""
+        self._redis_connection(url, db)
+        return self._set(**_REDIS)
+
+    def _redis_connection(self, url: str | None, db: int | None) -> None:
+        if url is not None:
+            self._set(redis_url=url)
+        if db is not None:
+            self._set(redis_db=db)
+
+    def redis_broker(self, url: str | None = None, db: int | None = None) -> PynencBuilder:
+        self._redis_connection(url, db)
+        return self._set(broker_cls="RedisBroker")
+
+    def redis_state_backend(self, url: str | None = None, db: int | None = None) -> PynencBuilder:
+        self._redis_connection(url, db)
+        return self._set(state_backend_cls="RedisStateBackend")
+
+    def redis_orchestrator(self, url: str | None = None, db: int | None = None) -> PynencBuilder:
+        self._redis_connection(url, db)
+        return self._set(orchestrator_cls="RedisOrchestrator")
+
+    def redis_trigger(self, url: str | None = None, db: int | None = None) -> PynencBuilder:
+        self._redis_connection(url, db)
+        return self._set(trigger_cls="RedisTrigger")
+
+    def redis_client_data_store(
+        self, url: str | None = None, db: int | None = None
+    ) -> PynencBuilder:
+        self._redis_connection(url, db)
+        return self._set(client_data_store_cls="RedisClientDataStore")
 
     def mem_client_data_store(self) -> PynencBuilder:
         return self._set(client_data_store_cls="MemClientDataStore")
