@@ -138,19 +138,17 @@ class Pynenc:
 
     def task(self, func: Callable[P, R] | None = None, **options: Any) -> Any:
         """Register a task: ``@app.task`` or ``@app.task(max_retries=3, ...)``."""
-
-        def register(f: Callable[P, R]) -> Task[P, R]:
-            task = Task(self, f, options)
-            self.tasks[task.task_id] = task
-            return task
-
-        return register(func) if func is not None else register
+        return self._decorate(Task, func, options)
 
     def direct_task(self, func: Callable[P, R] | None = None, **options: Any) -> Any:
         """Like ``task``, but calling it returns the result itself."""
+        return self._decorate(DirectTask, func, options)
 
-        def register(f: Callable[P, R]) -> DirectTask[P, R]:
-            task = DirectTask(self, f, options)
+    def _decorate(
+        self, cls: type[Task[Any, Any]], func: Callable[..., Any] | None, options: dict[str, Any]
+    ) -> Any:
+        def register(f: Callable[..., Any]) -> Task[Any, Any]:
+            task = cls(self, f, options)
             self.tasks[task.task_id] = task
             return task
 
