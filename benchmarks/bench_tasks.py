@@ -13,3 +13,20 @@ app = PynencBuilder().app_id("pynenc-bench").memory().thread_runner().build()
 @app.task
 def add(x: int, y: int) -> int:
     return x + y
+
+
+@app.task
+def sleep_10ms() -> None:
+    """An I/O-bound task: waits without using the CPU."""
+    import time
+
+    time.sleep(0.01)
+
+
+@app.task
+def cpu_bound(n: int) -> int:
+    """A CPU-bound task: pure Python arithmetic holding the GIL (about 2 ms for n=20,000)."""
+    total = 0
+    for i in range(n):
+        total += i * i % 7
+    return total

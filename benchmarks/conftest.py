@@ -91,7 +91,7 @@ def memory_app() -> Iterator[Pynenc]:
     _use()
 
 
-def _runner_env(db_path: Path) -> dict[str, str]:
+def _runner_env(db_path: Path, runner_cls: str = "ThreadRunner") -> dict[str, str]:
     env = dict(os.environ)
     env.update(
         {
@@ -99,7 +99,7 @@ def _runner_env(db_path: Path) -> dict[str, str]:
             "PYNENC__BROKER_CLS": "SQLiteBroker",
             "PYNENC__STATE_BACKEND_CLS": "SQLiteStateBackend",
             "PYNENC__ORCHESTRATOR_CLS": "SQLiteOrchestrator",
-            "PYNENC__RUNNER_CLS": "ThreadRunner",
+            "PYNENC__RUNNER_CLS": runner_cls,
             "PYNENC__SQLITE_DB_PATH": str(db_path),
             "PYNENC__LOGGING_LEVEL": os.environ.get("PYNENC__LOGGING_LEVEL", "warning"),
             "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")])),
@@ -136,15 +136,20 @@ def sqlite_runner_process(tmp_path: Path) -> Iterator[Pynenc]:
     """SQLite backends; a ThreadRunner started with ``pynenc runner start`` in its own process.
 
     This process only submits and waits for results, as a client of a deployment would."""
+    yield from serve_with_runner_process(tmp_path, "ThreadRunner")
+
+
+def serve_with_runner_process(tmp_path: Path, runner_cls: str) -> Iterator[Pynenc]:
+    """The bench app on SQLite, served by ``runner_cls`` started by the CLI in a process."""
     db_path = tmp_path / "bench.db"
-    app = _use(**PynencBuilder().sqlite(sqlite_db_path=str(db_path)).thread_runner().config)
+    app = _use(**PynencBuilder().sqlite(sqlite_db_path=str(db_path)).config, runner_cls=runner_cls)
     log = tmp_path / "runner.log"
     command = [sys.executable, "-m", "pynenc", "--app", "benchmarks.bench_tasks.app"]
     with log.open("wb") as out:
         process = subprocess.Popen(
             [*command, "runner", "start"],
             cwd=REPO,
-            env=_runner_env(db_path),
+            env=_runner_env(db_path, runner_cls),
             stdout=out,
             stderr=subprocess.STDOUT,
         )

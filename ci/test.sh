@@ -12,3 +12,5 @@ bash ci/services.sh
 "$VENV/bin/python" -m ruff format --check pynenc tests benchmarks
 "$VENV/bin/python" -m mypy pynenc
 "$VENV/bin/python" -m pytest -q "$@"
+# the benchmarks once each, small, so they cannot rot (full runs: pytest benchmarks --benchmark-only)
+PYNENC_BENCH_QUICK=1 "$VENV/bin/python" -m pytest -q benchmarks --benchmark-disable -p no:cacheprovider

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -148,3 +149,10 @@ def payload_size(blob: bytes) -> int:
 @app.task
 def echo_bytes(blob: bytes) -> bytes:
     return blob
+
+
+@app.task
+def nap_pid(seconds: float) -> int:
+    """Which process ran it (runners with child processes spread work over them)."""
+    time.sleep(seconds)  # the task's own work
+    return os.getpid()
