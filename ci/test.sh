@@ -11,6 +11,7 @@ bash ci/services.sh
 "$VENV/bin/python" -m ruff check pynenc tests benchmarks
 "$VENV/bin/python" -m ruff format --check pynenc tests benchmarks
 "$VENV/bin/python" -m mypy pynenc
-"$VENV/bin/python" -m pytest -q "$@"
 # the benchmarks once each, small, so they cannot rot (full runs: pytest benchmarks --benchmark-only)
-PYNENC_BENCH_QUICK=1 "$VENV/bin/python" -m pytest -q benchmarks --benchmark-disable -p no:cacheprovider
+PYNENC_BENCH_QUICK=1 "$VENV/bin/python" -m pytest -q benchmarks --benchmark-disable
+# the whole test suite last: its summary line is the run's verdict
+"$VENV/bin/python" -m pytest -q "$@"

@@ -212,7 +212,7 @@ class ProcessRunner(BaseRunner):
         self, context: BaseContext, ref: AppReference, record: InvocationRecord, num_retries: int
     ) -> None:
         reader, writer = context.Pipe(duplex=False)
-        process = context.Process(  # type: ignore[attr-defined]
+        process = context.Process(
             target=_child_main,
             args=(ref, self.runner_id, record, num_retries, writer),
             name=f"pynenc-{record.invocation_id}",
