@@ -13,5 +13,7 @@ bash ci/services.sh
 "$VENV/bin/python" -m mypy pynenc
 # the benchmarks once each, small, so they cannot rot (full runs: pytest benchmarks --benchmark-only)
 PYNENC_BENCH_QUICK=1 "$VENV/bin/python" -m pytest -q benchmarks --benchmark-disable
-# the whole test suite last: its summary line is the run's verdict
+# the whole suite on the pure-Python twins, as an install without a compiler runs it
+PYNENC_NO_EXTENSIONS=1 "$VENV/bin/python" -m pytest -q -x "$@"
+# the whole test suite (compiled twins) last: its summary line is the run's verdict
 "$VENV/bin/python" -m pytest -q "$@"

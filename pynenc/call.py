@@ -1,11 +1,10 @@
-"""The serialized call: argument name -> serializer bytes, packed as one msgpack map."""
+"""The serialized call: argument name -> serializer bytes, packed in one envelope."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import msgpack
-
+from pynenc._speedups import envelope
 from pynenc.exceptions import ArgumentSerializationError
 
 if TYPE_CHECKING:
@@ -31,11 +30,11 @@ def serialize_arguments(
 
 
 def pack_arguments(values: dict[str, bytes]) -> bytes:
-    return msgpack.packb(values, use_bin_type=True)  # type: ignore[no-any-return]
+    return envelope.pack_arguments(values)
 
 
 def unpack_arguments(data: bytes) -> dict[str, bytes]:
-    return msgpack.unpackb(data, raw=False)  # type: ignore[no-any-return]
+    return envelope.unpack_arguments(data)[0]
 
 
 def deserialize_arguments(serializer: BaseSerializer, data: bytes) -> dict[str, Any]:

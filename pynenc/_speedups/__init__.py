@@ -16,9 +16,12 @@ NO_EXTENSIONS: bool = bool(os.environ.get("PYNENC_NO_EXTENSIONS")) or (
 
 def active_twins() -> dict[str, str]:
     """Which twin ('compiled' or 'pure') each hot spot is using in this process."""
-    from pynenc._speedups import hashing
+    from pynenc._speedups import envelope, hashing
 
-    return {"hashing": "compiled" if hashing.USING_EXTENSION else "pure"}
+    modules = {"envelope": envelope, "hashing": hashing}
+    return {
+        name: "compiled" if module.USING_EXTENSION else "pure" for name, module in modules.items()
+    }
 
 
 def extensions_active() -> bool:

@@ -19,11 +19,9 @@ from pynenc.conf.config_base import ENV_PREFIX
 from pynenc.conf.config_runner import ConfigMultiThreadRunner, worker_count
 from pynenc.context import InvocationContext
 from pynenc.exceptions import RunnerError
-from pynenc.identifiers import new_runner_id
 from pynenc.invocation.status import InvocationStatus
 from pynenc.runner.base import BaseRunner
 from pynenc.runner.child_app import AppReference, load_app, reference_to
-from pynenc.runner.outcomes import OutcomeWriter
 from pynenc.runner.recovery import _RUNNING_LIKE, _reroute
 from pynenc.runner.thread_runner import ThreadRunner
 
@@ -37,6 +35,8 @@ SUPERVISE_INTERVAL_SEC = 0.25
 # Children drain for graceful_shutdown_timeout_sec themselves; this is their time to write
 # the last outcomes and leave before the supervisor kills them.
 CHILD_EXIT_GRACE_SEC = 5.0
+# Room for a runner id (kind, host name up to 255 bytes, pid, random part).
+RUNNER_ID_MAX_BYTES = 320
 # Children in a row that die before serving: the app cannot start here, so stop trying.
 MAX_FAILED_STARTS = 3
 
@@ -91,7 +91,7 @@ class _ChildSpec:
     """Everything a child process needs, pickled to it by the spawn context."""
 
     app_ref: AppReference
-    runner_id: str
+    runner_id_box: Any  # multiprocessing RawArray("c"): the child writes its runner id here
     min_threads: int
     max_threads: int
     idle_exit_sec: float
@@ -105,18 +105,22 @@ class _Child:
     spec: _ChildSpec
     started_at: float = field(default_factory=time.monotonic)
 
+    @property
+    def runner_id(self) -> str | None:
+        """Known once the child built its runner (before it could claim anything)."""
+        return str(self.spec.runner_id_box.value.decode()) or None
+
 
 class ChildThreadRunner(ThreadRunner):
     """The ThreadRunner inside each child process.
 
-    It takes its runner id and thread counts from the supervisor, exits by itself after
+    It tells the supervisor its runner id, takes its thread counts from it, exits after
     ``idle_timeout_process_sec`` without work when its seat is spare, and drains and exits
     when the supervisor dies."""
 
     def __init__(self, app: Pynenc, spec: _ChildSpec) -> None:
         super().__init__(app)
-        self.runner_id = spec.runner_id  # the supervisor recovers this id if the child dies
-        self.outcomes = OutcomeWriter(app, spec.runner_id)
+        spec.runner_id_box.value = self.runner_id.encode()  # recovered if this child dies
         self.max_threads = worker_count(spec.max_threads)
         self.min_threads = min(spec.min_threads, self.max_threads)
         self._spec = spec
@@ -205,6 +209,7 @@ class MultiThreadRunner(BaseRunner):
         self._counted: Any = None  # seats taken, a shared Value made in serve()
         self._app_ref: AppReference | None = None
         self._failed_starts = 0
+        self._spawned = 0
 
     @property
     def child_pids(self) -> list[int]:
@@ -247,16 +252,16 @@ class MultiThreadRunner(BaseRunner):
         seat = _Seat(self._counted, self._ctx.RawValue("b", 0), self.min_processes)
         spec = _ChildSpec(
             self._app_ref,
-            new_runner_id(ChildThreadRunner.kind),
+            self._ctx.RawArray("c", RUNNER_ID_MAX_BYTES),
             self.min_threads,
             self.max_threads,
             self.idle_exit_sec,
             seat,
             self._ctx.Event(),
         )
-        process = self._ctx.Process(
-            target=_child_main, args=(spec,), name=f"pynenc-{spec.runner_id}"
-        )
+        self._spawned += 1
+        name = f"pynenc-{self.runner_id}-child-{self._spawned}"
+        process = self._ctx.Process(target=_child_main, args=(spec,), name=name)
         with self._counted.get_lock():
             self._counted.value += 1
         try:
@@ -266,9 +271,8 @@ class MultiThreadRunner(BaseRunner):
             raise
         self._children[process.sentinel] = _Child(process, spec)
         self.app.logger.info(
-            "Supervisor %s started child runner %s (pid %s, %d children)",
+            "Supervisor %s started a child runner (pid %s, %d children)",
             self.runner_id,
-            spec.runner_id,
             process.pid,
             len(self._children),
         )
@@ -286,12 +290,13 @@ class MultiThreadRunner(BaseRunner):
         child.process.join()
         child.spec.seat.release()
         code = child.process.exitcode
-        runner_id = child.spec.runner_id
+        runner_id = child.runner_id
+        routed: list[str] = []
         try:
-            routed = recover_runner(self.app, runner_id, self.runner_id)
+            if runner_id is not None:
+                routed = recover_runner(self.app, runner_id, self.runner_id)
         except Exception:  # the heartbeat recovery of any live runner catches it later
             self.app.logger.exception("Could not recover the work of %s", runner_id)
-            routed = []
         served = child.spec.ready.is_set()
         if code == 0 or self.stop_event.is_set():
             self.app.logger.info("Child runner %s exited (code %s)", runner_id, code)
@@ -322,7 +327,7 @@ class MultiThreadRunner(BaseRunner):
             self._watch(left)
         for child in self._children.values():
             self.app.logger.warning(
-                "Child runner %s did not stop in time: killing it", child.spec.runner_id
+                "Child runner %s did not stop in time: killing it", child.runner_id
             )
             child.process.kill()
         while self._children:

@@ -15,7 +15,6 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
-from multiprocessing.context import BaseContext
 from multiprocessing.process import BaseProcess
 from typing import TYPE_CHECKING, Any
 
@@ -29,8 +28,12 @@ from pynenc.runner.child_app import AppReference, load_app, reference_to
 from pynenc.runner.execution import Outcome, execute
 
 if TYPE_CHECKING:
+    from multiprocessing.context import ForkServerContext, SpawnContext
+
     from pynenc.app import Pynenc
     from pynenc.invocation.record import InvocationRecord
+
+    ProcessContext = ForkServerContext | SpawnContext
 
 # What a child tells its parent, as tuples: (PAUSED,), (RESUMED,), (OUTCOME, Outcome).
 PAUSED = "paused"  # waiting on sub-invocations: its slot may run other work meanwhile
@@ -59,7 +62,7 @@ class ProcessExitedError(RunnerError):
         return type(self), (self.invocation_id, self.exitcode)
 
 
-def process_context(preload: Sequence[str] = ()) -> BaseContext:
+def process_context(preload: Sequence[str] = ()) -> ProcessContext:
     """A dedicated context: forkserver with pynenc (and ``preload``) imported once in the
     server, else spawn. Never fork: the parent runs threads (heartbeat, outcomes, monitor)."""
     if "forkserver" not in multiprocessing.get_all_start_methods():
@@ -209,7 +212,7 @@ class ProcessRunner(BaseRunner):
             return self.max_processes - self._active
 
     def _start_child(
-        self, context: BaseContext, ref: AppReference, record: InvocationRecord, num_retries: int
+        self, context: ProcessContext, ref: AppReference, record: InvocationRecord, num_retries: int
     ) -> None:
         reader, writer = context.Pipe(duplex=False)
         process = context.Process(

@@ -8,6 +8,7 @@ import threading
 import time
 from dataclasses import dataclass
 from enum import Enum
+from pathlib import Path
 
 from pynenc import PynencBuilder
 from pynenc.exceptions import RetryError
@@ -156,3 +157,31 @@ def nap_pid(seconds: float) -> int:
     """Which process ran it (runners with child processes spread work over them)."""
     time.sleep(seconds)  # the task's own work
     return os.getpid()
+
+
+# --- tasks for process runners: state that must survive a fresh process per invocation ---
+
+
+@app.task
+def nap_after_writing_pid(path: str, seconds: float) -> float:
+    """Writes its pid to ``path`` so a test can kill it mid-task."""
+    with open(path + ".tmp", "w") as file:
+        file.write(str(os.getpid()))
+    os.replace(path + ".tmp", path)
+    time.sleep(seconds)  # the work a test interrupts
+    return seconds
+
+
+@app.task
+def exit_abruptly(code: int) -> None:
+    os._exit(code)  # a crash: no exception, no outcome sent
+
+
+@app.task(max_retries=2, retry_for=(ConnectionError,))
+def flaky_on_disk(path: str, failures: int) -> int:
+    """Like ``flaky``, counting attempts in a file (each attempt may be another process)."""
+    count = int(Path(path).read_text()) + 1 if Path(path).exists() else 1
+    Path(path).write_text(str(count))
+    if count <= failures:
+        raise ConnectionError(f"attempt {count}")
+    return count

@@ -1,0 +1,95 @@
+"""The Redis key schema: every key of an app starts with ``{redis_key_prefix}:{<app_id>}:``.
+
+The braces are a Redis Cluster hash tag, so every key of one app lives in one slot and the
+Lua scripts may touch any of them. ``P`` below is that prefix.
+
+Broker
+  ``P queue``            LIST    ids ready to run, FIFO (RPUSH to route, LPOP to pop)
+  ``P delayed``          ZSET    ``<16-digit seq>:<id>`` -> due time (Redis server clock);
+                                 promoted to ``queue`` by the pop script once due
+  ``P delayed-seq``      STRING  counter giving delayed members their FIFO order
+  ``P wake``             LIST    0 or 1 wake-up token; blocked poppers BLPOP it
+State backend
+  ``P rec:<id>``         STRING  msgpack of the invocation record (SET NX: never rewritten)
+  ``P hist:<id>``        LIST    ``status<TAB>timestamp[<TAB>runner_id]``, oldest first
+  ``P res:<id>``         STRING  serialized result (expires after ``result_retention_sec``)
+  ``P exc:<id>``         STRING  encoded exception (expires likewise)
+  ``P runners``          HASH    runner_id -> JSON of its last heartbeat
+Orchestrator
+  ``P st:<id>``          HASH    s status, o owner, n num_retries, u updated_at, t task_id,
+                                 rk registration key, rn running key, nk non-key arguments
+                                 ("" = none, "+" + value), rr reroute on control (1/0)
+  ``P by-status:<s>``    ZSET    ids in status ``s`` -> updated_at (finds, counts, recovery)
+  ``P reg-keys``         HASH    registration key -> id of the non-final invocation holding it
+  ``P running:<key>``    SET     ids in an active status (PENDING..RESUMED) holding running key
+  ``P parked:<key>``     ZSET    CONCURRENCY_CONTROLLED ids waiting for ``key`` -> park order
+  ``P park-seq``         STRING  counter giving parked ids their order
+  ``P reply:<token>``    STRING  a mutating script's reply, kept briefly so a call retried
+                                 after a lost reply returns it instead of running twice
+  ``P final``            channel ids that became final, space separated (wakes waiters)
+
+When an invocation becomes final its ``st``/``hist``/``rec`` keys get the retention TTL too,
+and ``by-status`` sets of final statuses are trimmed to the same window.
+"""
+
+from __future__ import annotations
+
+import re
+
+# Every key kind, by the component that owns (and purges) it.
+BROKER_KINDS = frozenset({"queue", "delayed", "delayed-seq", "wake"})
+STATE_KINDS = frozenset({"rec", "hist", "res", "exc", "runners"})
+ORCHESTRATOR_KINDS = frozenset(
+    {"st", "by-status", "reg-keys", "running", "parked", "park-seq", "reply"}
+)
+
+_GLOB_SPECIAL = re.compile(r"([*?\[\]\\])")
+
+
+def app_prefix(key_prefix: str, app_id: str) -> str:
+    """``{key_prefix}:{<app_id>}:``; a ``}`` or ``%`` in the app id is percent-encoded so
+    the hash tag always ends where the app id does."""
+    tag = app_id.replace("%", "%25").replace("}", "%7D")
+    return f"{key_prefix}:{{{tag}}}:"
+
+
+def scan_pattern(prefix: str) -> str:
+    """A SCAN MATCH pattern for every key under ``prefix`` (glob characters escaped)."""
+    return _GLOB_SPECIAL.sub(r"\\\1", prefix) + "*"
+
+
+def kind_of(key: str, prefix: str) -> str:
+    """The kind of ``key`` (``rec``, ``queue`` ...): the part after the prefix up to ':'."""
+    return key[len(prefix) :].split(":", 1)[0]
+
+
+class Keys:
+    """Key names of one app."""
+
+    __slots__ = ("delayed", "final", "prefix", "queue", "runners", "wake")
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self.queue = prefix + "queue"
+        self.delayed = prefix + "delayed"
+        self.wake = prefix + "wake"
+        self.runners = prefix + "runners"
+        self.final = prefix + "final"
+
+    def record(self, invocation_id: str) -> str:
+        return f"{self.prefix}rec:{invocation_id}"
+
+    def history(self, invocation_id: str) -> str:
+        return f"{self.prefix}hist:{invocation_id}"
+
+    def result(self, invocation_id: str) -> str:
+        return f"{self.prefix}res:{invocation_id}"
+
+    def exception(self, invocation_id: str) -> str:
+        return f"{self.prefix}exc:{invocation_id}"
+
+    def state(self, invocation_id: str) -> str:
+        return f"{self.prefix}st:{invocation_id}"
+
+    def by_status(self, status: str) -> str:
+        return f"{self.prefix}by-status:{status}"

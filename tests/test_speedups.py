@@ -1,0 +1,129 @@
+"""Both twins of every compiled hot spot: same API, same output, pinned wire format."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pynenc._speedups import _envelope_py, _hashing_py
+from tests.conftest import IN_CI
+
+GOLDEN = Path(__file__).parent / "golden"
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _compiled(name: str) -> ModuleType | None:
+    try:
+        return importlib.import_module(f"pynenc._speedups.{name}")
+    except ImportError:
+        if IN_CI:
+            raise  # CI installs with a compiler: the compiled twin must be there
+        return None
+
+
+ENVELOPES = [m for m in (_envelope_py, _compiled("_envelope_c")) if m is not None]
+HASHINGS = [m for m in (_hashing_py, _compiled("_hashing_c")) if m is not None]
+
+
+@pytest.fixture(params=ENVELOPES, ids=lambda m: m.__name__.rsplit(".", 1)[-1])
+def envelope(request: pytest.FixtureRequest) -> ModuleType:
+    return request.param  # type: ignore[no-any-return]
+
+
+@pytest.fixture(params=HASHINGS, ids=lambda m: m.__name__.rsplit(".", 1)[-1])
+def hashing(request: pytest.FixtureRequest) -> ModuleType:
+    return request.param  # type: ignore[no-any-return]
+
+
+SAMPLE = {"x": b"1", "name": '"h\u00e9llo"'.encode(), "empty": b"", "big": bytes(range(256)) * 8}
+
+
+def test_envelope_round_trip(envelope: ModuleType) -> None:
+    data = envelope.pack_arguments(SAMPLE)
+    assert envelope.unpack_arguments(data) == (SAMPLE, frozenset())
+    refs = frozenset({"big"})
+    assert envelope.unpack_arguments(envelope.pack_arguments(SAMPLE, refs)) == (SAMPLE, refs)
+    assert envelope.unpack_arguments(envelope.pack_arguments({})) == ({}, frozenset())
+
+
+def test_envelope_matches_golden_file(envelope: ModuleType) -> None:
+    golden = (GOLDEN / "envelope_v1.bin").read_bytes()
+    assert envelope.pack_arguments(SAMPLE, frozenset({"big"})) == golden
+    assert envelope.unpack_arguments(golden) == (SAMPLE, frozenset({"big"}))
+
+
+@pytest.mark.parametrize(
+    ("mangle", "message"),
+    [
+        (lambda d: d[:3], "too short"),
+        (lambda d: b"\x09" + d[1:], "version 9"),
+        (lambda d: d[:-1], "truncated"),
+        (lambda d: d + b"\x00", "trailing"),
+    ],
+)
+def test_envelope_refuses_bad_bytes(envelope: ModuleType, mangle: object, message: str) -> None:
+    data = envelope.pack_arguments({"a": b"xyz"})
+    with pytest.raises(_envelope_py.EnvelopeError, match=message):
+        envelope.unpack_arguments(mangle(data))  # type: ignore[operator]
+
+
+def test_hashing_api(hashing: ModuleType) -> None:
+    assert hashing.content_key(b"abc") == hashing.content_key(b"abc") != hashing.content_key(b"")
+    assert hashing.oversized(SAMPLE, 100) == ["big"]
+    assert hashing.oversized(SAMPLE, 1, 100) == ["x", "name"]
+    assert hashing.arguments_key({"a": b"1", "b": b"2"}) == hashing.arguments_key(
+        {"b": b"2", "a": b"1"}
+    )
+    assert hashing.arguments_key({"a": b"1", "b": b"2"}, ("a",)) == hashing.arguments_key(
+        {"a": b"1", "b": b"3"}, ("a",)
+    )
+    golden = json.loads((GOLDEN / "hashing_v1.json").read_text())
+    assert hashing.content_key(b"pynenc") == golden["content_key"]
+    assert hashing.arguments_key(SAMPLE) == golden["arguments_key"]
+
+
+values_strategy = st.dictionaries(st.text(max_size=20), st.binary(max_size=300), max_size=8)
+
+
+@given(values=values_strategy, data=st.data())
+def test_twins_agree_on_envelopes(values: dict[str, bytes], data: st.DataObject) -> None:
+    refs = frozenset(data.draw(st.sets(st.sampled_from(sorted(values)))) if values else set())
+    packed = {m.pack_arguments(values, refs) for m in ENVELOPES}
+    assert len(packed) == 1
+    (blob,) = packed
+    assert all(m.unpack_arguments(blob) == (values, refs) for m in ENVELOPES)
+
+
+@given(values=values_strategy, limit=st.integers(0, 400))
+def test_twins_agree_on_hashing(values: dict[str, bytes], limit: int) -> None:
+    assert len({m.arguments_key(values) for m in HASHINGS}) == 1
+    assert len({tuple(m.oversized(values, limit)) for m in HASHINGS}) == 1
+    names = tuple(sorted(values))[:2]
+    assert len({m.arguments_key(values, names) for m in HASHINGS}) == 1
+
+
+def _active_twins(env_value: str | None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "PYNENC_NO_EXTENSIONS"}
+    if env_value is not None:
+        env["PYNENC_NO_EXTENSIONS"] = env_value
+    env["PYTHONPATH"] = str(ROOT)
+    code = "import json, pynenc._speedups as s; print(json.dumps(s.active_twins()))"
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60
+    )
+    return json.loads(out.stdout)  # type: ignore[no-any-return]
+
+
+def test_env_var_switches_to_pure_twins() -> None:
+    assert set(_active_twins("1").values()) == {"pure"}
+    if len(ENVELOPES) == 2:
+        assert set(_active_twins(None).values()) == {"compiled"}
