@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable
+from functools import cache
 from pathlib import Path
 
+import pytest
+
 from pynenc import Pynenc
+from tests.conftest import IN_CI
 
 ROOT = Path(__file__).resolve().parents[1]
 SQLITE = {
@@ -18,6 +23,41 @@ SQLITE = {
     "state_backend_cls": "SQLiteStateBackend",
     "orchestrator_cls": "SQLiteOrchestrator",
 }
+REDIS = {
+    "broker_cls": "RedisBroker",
+    "state_backend_cls": "RedisStateBackend",
+    "orchestrator_cls": "RedisOrchestrator",
+}
+# a db of the shared local server; each test also gets its own key prefix
+REDIS_URL = os.environ.get("PYNENC_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
+
+
+@cache
+def redis_available() -> bool:
+    import redis
+
+    try:
+        return bool(redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping())
+    except Exception:
+        return False
+
+
+def require_redis() -> None:
+    """Skip the calling test without a local Redis server; under CI=true, fail it."""
+    if redis_available():
+        return
+    message = f"no Redis server at {REDIS_URL} (set PYNENC_TEST_REDIS_URL)"
+    if IN_CI:
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def redis_config(tmp_path: Path) -> dict[str, object]:
+    """The Redis components with a key prefix of their own for the test owning ``tmp_path``
+    (concurrent test sessions on one server never meet)."""
+    require_redis()
+    tag = hashlib.sha1(str(tmp_path).encode()).hexdigest()[:12]
+    return {**REDIS, "redis_url": REDIS_URL, "redis_key_prefix": f"pynenc-test-{tag}"}
 
 
 def wait_until(condition: Callable[[], bool], timeout_sec: float, what: str) -> None:

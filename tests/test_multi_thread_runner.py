@@ -191,8 +191,8 @@ def test_sigterm_to_the_supervisor_drains_the_children(setup: Setup) -> None:
     finally:
         assert stop_runner_process(second) == 0
     for invocation_id in ids:
-        runs = [h for h in app.state_backend.get_history(invocation_id)]
-        assert [h.status for h in runs].count(InvocationStatus.RUNNING) == 1
+        statuses = [h.status for h in app.state_backend.get_history(invocation_id)]
+        assert statuses.count(InvocationStatus.RUNNING) == 1, "ran twice or never"
 
 
 def test_children_stop_when_the_supervisor_is_killed(setup: Setup) -> None:

@@ -20,6 +20,7 @@ from pynenc import InvocationStatus, Pynenc
 from tests.apps import core_tasks as t
 from tests.runner_support import (
     SQLITE,
+    redis_config,
     runner_env,
     start_runner_process,
     stop_runner_process,
@@ -44,6 +45,12 @@ class Combo:
 COMBOS = [
     Combo("memory", "ThreadRunner", {"max_threads": 2}),
     Combo("sqlite", "ThreadRunner", {"max_threads": 2}),
+    Combo("redis", "ThreadRunner", {"max_threads": 2}),
+    Combo(
+        "sqlite",
+        "MultiThreadRunner",
+        {"min_processes": 2, "max_processes": 2, "min_threads": 1, "max_threads": 1},
+    ),
 ]
 
 
@@ -61,6 +68,8 @@ def served(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Served]:
     config: dict[str, object] = {"runner_cls": combo.runner_cls, **combo.options}
     if combo.backend == "sqlite":
         config.update(SQLITE, sqlite_db_path=str(tmp_path / "suite.db"))
+    elif combo.backend == "redis":
+        config.update(redis_config(tmp_path))
     else:
         config.update(
             broker_cls="MemBroker",

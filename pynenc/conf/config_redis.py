@@ -14,3 +14,4 @@ class ConfigRedis(ConfigBase):
     redis_db: int = 0
     redis_password: str | None = None
     redis_max_connection_retry_sec: float = 30.0  # give up (BackendError) after this long
+    redis_key_prefix: str = "pynenc"  # keys are "<prefix>:{<app_id>}:..." (tenants, tests)

@@ -35,7 +35,7 @@ class ConfigMultiThreadRunner(ConfigRunner):
     min_processes: int = 1
     max_processes: int = 0  # 0 = CPU count
     idle_timeout_process_sec: float = 4.0  # an idle process above min_processes stops after this
-    enforce_max_processes: bool = False  # never exceed max_processes, even with waiting tasks
+    enforce_max_processes: bool = False  # True: keep max_processes children, whatever the load
 
 
 class ConfigProcessRunner(ConfigRunner):

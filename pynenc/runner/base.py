@@ -30,6 +30,9 @@ class BaseRunner(ABC):
 
     kind = "runner"
     config_cls: type[ConfigRunner] = ConfigRunner
+    # claim_next moves claims straight to RUNNING; a runner that queues claimed work and
+    # reports each start itself sets this False (its claims stay PENDING until then)
+    start_on_claim = True
 
     def __init__(self, app: Pynenc) -> None:
         self.app = app
@@ -70,7 +73,7 @@ class BaseRunner(ABC):
 
         def handle(signum: int, _frame: FrameType | None) -> None:
             self.app.logger.info("Runner %s got signal %d: draining", self.runner_id, signum)
-            self.stop_event.set()
+            self.stop()
 
         signal.signal(signal.SIGTERM, handle)
         signal.signal(signal.SIGINT, handle)
@@ -129,9 +132,11 @@ class BaseRunner(ABC):
     # --- claiming -----------------------------------------------------------------------
 
     def claim_next(self, max_count: int, timeout_sec: float) -> list[tuple[InvocationRecord, int]]:
-        """Take up to ``max_count`` invocations from the broker straight into RUNNING;
-        returns (record, num_retries) pairs to execute."""
-        claim = self.app.orchestrator.claim_next(max_count, timeout_sec, self.runner_id, start=True)
+        """Take up to ``max_count`` invocations from the broker into RUNNING (PENDING when
+        ``start_on_claim`` is off); returns (record, num_retries) pairs to execute."""
+        claim = self.app.orchestrator.claim_next(
+            max_count, timeout_sec, self.runner_id, start=self.start_on_claim
+        )
         if not claim.claimed:
             return []
         records = self.app.state_backend.get_invocations(claim.claimed)

@@ -17,12 +17,14 @@ if TYPE_CHECKING:
     from pynenc.app import Pynenc
     from pynenc.invocation.record import InvocationRecord
     from pynenc.runner.base import BaseRunner
+    from pynenc.task import Task
 
 
 @dataclass(slots=True)
 class Outcome:
     """The end of one execution: SUCCESS with a result, FAILED with an exception, or RETRY
-    after ``retry_delay`` seconds."""
+    after ``retry_delay`` seconds. Runners that report progress also write plain status
+    changes as Outcomes (RUNNING, PAUSED, RESUMED, REROUTED: no result)."""
 
     invocation_id: str
     status: InvocationStatus
@@ -39,29 +41,60 @@ def execute(
     loop: asyncio.AbstractEventLoop | None = None,
 ) -> Outcome:
     """Execute with the invocation's context set; never raises for the task's own errors."""
-    invocation_id = record.invocation_id
-    ctx = InvocationContext(
-        invocation_id,
+    token = current_invocation.set(_context(record, num_retries, runner))
+    try:
+        task, value = _call(app, record)
+        if task.is_async:
+            value = (loop or asyncio.new_event_loop()).run_until_complete(value)
+        return _success(app, record, value)
+    except Exception as exc:
+        return _failure(app, record, num_retries, exc)
+    finally:
+        current_invocation.reset(token)
+
+
+async def execute_async(
+    app: Pynenc, record: InvocationRecord, num_retries: int, runner: BaseRunner | None
+) -> Outcome:
+    """``execute`` awaited on the caller's running event loop (one loop serves many)."""
+    token = current_invocation.set(_context(record, num_retries, runner))
+    try:
+        task, value = _call(app, record)
+        if task.is_async:
+            value = await value
+        return _success(app, record, value)
+    except Exception as exc:
+        return _failure(app, record, num_retries, exc)
+    finally:
+        current_invocation.reset(token)
+
+
+def _context(
+    record: InvocationRecord, num_retries: int, runner: BaseRunner | None
+) -> InvocationContext:
+    return InvocationContext(
+        record.invocation_id,
         record.task_id,
         record.workflow_id,
         record.workflow_task_id,
         runner,
         num_retries,
     )
-    token = current_invocation.set(ctx)
-    try:
-        task = app.get_task(record.task_id)
-        kwargs = deserialize_arguments(app.serializer, record.arguments)
-        if app.logger.isEnabledFor(logging.DEBUG):
-            app.logger.debug("Running %s %s", record.task_id, _shown(app, kwargs))
-        value: Any = task.func(**kwargs)
-        if task.is_async:
-            value = (loop or asyncio.new_event_loop()).run_until_complete(value)
-        return Outcome(invocation_id, InvocationStatus.SUCCESS, result=app.serializer.dumps(value))
-    except Exception as exc:
-        return _failure(app, record, num_retries, exc)
-    finally:
-        current_invocation.reset(token)
+
+
+def _call(app: Pynenc, record: InvocationRecord) -> tuple[Task[Any, Any], Any]:
+    """Call the task's function: its value, or the coroutine of an async task."""
+    task = app.get_task(record.task_id)
+    kwargs = deserialize_arguments(app.serializer, record.arguments)
+    if app.logger.isEnabledFor(logging.DEBUG):
+        app.logger.debug("Running %s %s", record.task_id, _shown(app, kwargs))
+    return task, task.func(**kwargs)
+
+
+def _success(app: Pynenc, record: InvocationRecord, value: Any) -> Outcome:
+    return Outcome(
+        record.invocation_id, InvocationStatus.SUCCESS, result=app.serializer.dumps(value)
+    )
 
 
 def _failure(app: Pynenc, record: InvocationRecord, num_retries: int, exc: Exception) -> Outcome:

@@ -19,10 +19,9 @@ from pynenc.conf.config_base import ENV_PREFIX
 from pynenc.conf.config_runner import ConfigMultiThreadRunner, worker_count
 from pynenc.context import InvocationContext
 from pynenc.exceptions import RunnerError
-from pynenc.invocation.status import InvocationStatus
 from pynenc.runner.base import BaseRunner
 from pynenc.runner.child_app import AppReference, load_app, reference_to
-from pynenc.runner.recovery import _RUNNING_LIKE, _reroute
+from pynenc.runner.recovery import recover_runner
 from pynenc.runner.thread_runner import ThreadRunner
 
 if TYPE_CHECKING:
@@ -39,24 +38,6 @@ CHILD_EXIT_GRACE_SEC = 5.0
 RUNNER_ID_MAX_BYTES = 320
 # Children in a row that die before serving: the app cannot start here, so stop trying.
 MAX_FAILED_STARTS = 3
-
-
-def recover_runner(app: Pynenc, dead_runner_id: str, runner_id: str) -> list[str]:
-    """Re-queue now what ``dead_runner_id`` owned, without waiting for its heartbeat to
-    go stale: the caller knows its process is gone. Returns the ids routed."""
-    orchestrator = app.orchestrator
-    running = orchestrator.find_invocations(statuses=_RUNNING_LIKE, owner=dead_runner_id)
-    pending = orchestrator.find_invocations(
-        statuses=(InvocationStatus.PENDING,), owner=dead_runner_id
-    )
-    routed = _reroute(
-        app, [s.invocation_id for s in running], InvocationStatus.RUNNING_RECOVERY, runner_id
-    )
-    routed += _reroute(
-        app, [s.invocation_id for s in pending], InvocationStatus.PENDING_RECOVERY, runner_id
-    )
-    app.state_backend.remove_runner(dead_runner_id)
-    return routed
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,8 @@ if TYPE_CHECKING:
     from pynenc.runner.execution import Outcome
 
 MAX_BATCH = 500
+# outcomes that hand the invocation back to the broker once recorded
+_ROUTED = frozenset({InvocationStatus.RETRY, InvocationStatus.REROUTED})
 
 
 class OutcomeWriter:
@@ -80,9 +82,9 @@ class OutcomeWriter:
         )
         for invocation_id, error in errors.items():
             self.app.logger.warning("Outcome of %s not recorded: %s", invocation_id, error)
-        retries: dict[float, list[str]] = defaultdict(list)
+        retries: dict[float, list[str]] = defaultdict(list)  # RETRY and REROUTED go back
         for o in batch:
-            if o.status is InvocationStatus.RETRY and o.invocation_id not in errors:
+            if o.status in _ROUTED and o.invocation_id not in errors:
                 retries[o.retry_delay].append(o.invocation_id)
         for delay, ids in retries.items():
             self.app.broker.route_invocations(ids, delay_sec=delay)

@@ -35,6 +35,25 @@ def _reroute(app: Pynenc, ids: Sequence[str], via: InvocationStatus, runner_id: 
     return routed
 
 
+def recover_runner(app: Pynenc, dead_runner_id: str, runner_id: str) -> list[str]:
+    """Re-queue everything ``dead_runner_id`` owned and forget it; returns the ids routed.
+
+    Called on a stale heartbeat, or at once by a supervisor that saw the process die."""
+    orchestrator = app.orchestrator
+    running = orchestrator.find_invocations(statuses=_RUNNING_LIKE, owner=dead_runner_id)
+    pending = orchestrator.find_invocations(
+        statuses=(InvocationStatus.PENDING,), owner=dead_runner_id
+    )
+    routed = _reroute(
+        app, [s.invocation_id for s in running], InvocationStatus.RUNNING_RECOVERY, runner_id
+    )
+    routed += _reroute(
+        app, [s.invocation_id for s in pending], InvocationStatus.PENDING_RECOVERY, runner_id
+    )
+    app.state_backend.remove_runner(dead_runner_id)
+    return routed
+
+
 def recover_dead_runners(app: Pynenc, runner_id: str, now: float | None = None) -> list[str]:
     """Re-queue the work of every runner whose heartbeat is too old; returns ids routed."""
     now = time.time() if now is None else now
@@ -43,29 +62,13 @@ def recover_dead_runners(app: Pynenc, runner_id: str, now: float | None = None) 
     for info in app.state_backend.get_runners():
         if info.runner_id == runner_id or info.last_heartbeat >= limit:
             continue
-        orchestrator = app.orchestrator
-        running = orchestrator.find_invocations(statuses=_RUNNING_LIKE, owner=info.runner_id)
-        pending = orchestrator.find_invocations(
-            statuses=(InvocationStatus.PENDING,), owner=info.runner_id
-        )
-        routed += _reroute(
-            app,
-            [s.invocation_id for s in running],
-            InvocationStatus.RUNNING_RECOVERY,
-            runner_id,
-        )
-        routed += _reroute(
-            app,
-            [s.invocation_id for s in pending],
-            InvocationStatus.PENDING_RECOVERY,
-            runner_id,
-        )
-        app.state_backend.remove_runner(info.runner_id)
+        recovered = recover_runner(app, info.runner_id, runner_id)
+        routed += recovered
         app.logger.warning(
             "Runner %s silent since %.1fs: recovered %d invocations",
             info.runner_id,
             now - info.last_heartbeat,
-            len(routed),
+            len(recovered),
         )
     return routed
 

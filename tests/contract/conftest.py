@@ -16,10 +16,12 @@ import pytest
 
 from pynenc import Pynenc, PynencBuilder
 from pynenc.invocation.record import Registration
+from tests.runner_support import redis_config
 
 BACKENDS: dict[str, Callable[[PynencBuilder, Path], PynencBuilder]] = {
     "memory": lambda builder, tmp: builder.memory(),
     "sqlite": lambda builder, tmp: builder.sqlite(sqlite_db_path=str(tmp / "pynenc.db")),
+    "redis": lambda builder, tmp: builder.custom_config(**redis_config(tmp)),
 }
 
 MakeApp = Callable[..., Pynenc]

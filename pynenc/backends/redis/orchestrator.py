@@ -1,0 +1,319 @@
+"""Redis orchestrator: every batch is one Lua script applying the generated status table.
+
+When the app's state backend and broker are Redis on the same server (the usual
+``.redis()`` setup), a script also writes the batch's history, results and exceptions,
+pops from the broker (``claim_next``) and routes freed parked invocations, so a runner's
+claim and its finish are one round trip each. Final transitions are published on the
+app's ``final`` channel, which wakes ``wait_for_final``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Sequence
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from pynenc.backends.redis import scripts
+from pynenc.backends.redis.broker import RedisBroker
+from pynenc.backends.redis.connection import SAFETY_RECHECK_SEC, IdListener, client_for
+from pynenc.backends.redis.keys import ORCHESTRATOR_KINDS, Keys
+from pynenc.backends.redis.state_backend import RedisStateBackend
+from pynenc.exceptions import (
+    InvalidStatusTransitionError,
+    KeyArgumentsMismatchError,
+    StatusOwnershipError,
+    StatusTransitionError,
+)
+from pynenc.invocation.record import InvocationState, Registration
+from pynenc.invocation.status import InvocationStatus
+from pynenc.orchestrator.base import BaseOrchestrator, ClaimResult
+
+if TYPE_CHECKING:
+    from pynenc.app import Pynenc
+
+_FINAL = frozenset(s.value for s in InvocationStatus if s.is_final)
+_ALL_STATUSES = [s.value for s in InvocationStatus]
+
+Changes = Sequence[tuple[str, InvocationStatus]]
+Applied = tuple[list[tuple[str, InvocationStatus]], dict[str, StatusTransitionError], list[str]]
+
+
+class RedisOrchestrator(BaseOrchestrator):
+    def __init__(self, app: Pynenc) -> None:
+        super().__init__(app)
+        self.client, self.prefix = client_for(app)
+        self.keys = Keys(self.prefix)
+        self._listener = IdListener(self.client, self.keys.final)
+
+    @cached_property
+    def _inline_state(self) -> bool:
+        """History, results and expiry of records go in the scripts: same server, same app."""
+        backend = self.app.state_backend
+        return (
+            isinstance(backend, RedisStateBackend)
+            and backend.client is self.client
+            and backend.prefix == self.prefix
+        )
+
+    @cached_property
+    def _inline_broker(self) -> bool:
+        broker = self.app.broker
+        return (
+            isinstance(broker, RedisBroker)
+            and broker.client is self.client
+            and broker.prefix == self.prefix
+        )
+
+    def _record(self, entries: Changes, runner_id: str | None, now: float) -> None:
+        if not self._inline_state:
+            super()._record(entries, runner_id, now)
+
+    def _args(self, now: float, runner_id: str | None) -> list[Any]:
+        """ARGV[5..9] of the orchestrator scripts."""
+        retention_ms = max(int(self.app.conf.result_retention_sec * 1000), 1)
+        return [
+            repr(now),
+            "1" if self._inline_state else "0",
+            "1" if self._inline_broker else "0",
+            retention_ms,
+            runner_id or "",
+        ]
+
+    # --- primitives ---------------------------------------------------------------------
+
+    def _register(self, registrations: Sequence[Registration], now: float) -> list[str]:
+        if not registrations:
+            return []
+        args = self._args(now, None)
+        for r in registrations:
+            non_key = "" if r.non_key_arguments is None else "+" + r.non_key_arguments
+            args += [
+                r.invocation_id,
+                r.task_id,
+                r.registration_key or "",
+                r.running_key or "",
+                non_key,
+                "1" if r.reroute_on_control else "0",
+            ]
+        outcome, detail = json.loads(self.client.call(scripts.REGISTER, self.prefix, args))
+        if outcome == "mismatch":
+            raise KeyArgumentsMismatchError(
+                f"Task '{detail}' already has a pending invocation with the same key "
+                "arguments but different other arguments (on_diff_non_key_args_raise=True)."
+            )
+        ids = [r.invocation_id for r in registrations]
+        for index, holder in scripts.as_list(detail):
+            ids[int(index) - 1] = holder
+        return ids
+
+    def _claim(
+        self, invocation_ids: Sequence[str], runner_id: str, now: float, start: bool
+    ) -> ClaimResult:
+        result, _, _ = self._claim_call(runner_id, now, start, 0, invocation_ids)
+        return result
+
+    def _claim_call(
+        self, runner_id: str, now: float, start: bool, pop: int, ids: Sequence[str]
+    ) -> tuple[ClaimResult, int, float]:
+        """One CLAIM script: claim ``ids``, or first pop ``pop`` ids from the broker.
+        Returns the claim, how many ids were popped and when the next delayed one is due."""
+        args = [*self._args(now, runner_id), "1" if start else "0", pop, *ids]
+        reply = json.loads(self.client.call(scripts.CLAIM, self.prefix, args))
+        claimed, retries, controlled, final, popped, next_due = reply
+        claimed = scripts.as_list(claimed)
+        result = ClaimResult(
+            claimed,
+            scripts.as_list(controlled),
+            scripts.as_list(final),
+            {i: int(n) for i, n in zip(claimed, scripts.as_list(retries), strict=True)},
+        )
+        return result, int(popped), float(next_due)
+
+    def claim_next(
+        self, max_count: int, timeout_sec: float, runner_id: str, start: bool = False
+    ) -> ClaimResult:
+        if not self._inline_broker or max_count <= 0:
+            return super().claim_next(max_count, timeout_sec, runner_id, start)
+        broker: RedisBroker = self.app.broker  # type: ignore[assignment]
+        claimed_at = [0.0]
+
+        def attempt() -> tuple[ClaimResult | None, float]:
+            claimed_at[0] = now = time.time()
+            result, popped, next_due = self._claim_call(runner_id, now, start, max_count, ())
+            return (result if popped else None), next_due
+
+        result = broker.wait_for(attempt, timeout_sec)
+        if result is None:
+            return ClaimResult()
+        self._claimed(result, runner_id, claimed_at[0], start)
+        return result
+
+    def _apply(self, changes: Changes, runner_id: str | None, now: float) -> Applied:
+        """Unparked ids come back empty when the script routed them itself."""
+        return self._apply_call(changes, (), (), runner_id, now)
+
+    def finish_invocations(
+        self,
+        changes: Changes,
+        results: Sequence[tuple[str, bytes]],
+        exceptions: Sequence[tuple[str, bytes]],
+        runner_id: str | None,
+    ) -> dict[str, StatusTransitionError]:
+        if not self._inline_state:
+            return super().finish_invocations(changes, results, exceptions, runner_id)
+        if not (changes or results or exceptions):
+            return {}
+        now = time.time()
+        applied, errors, unparked = self._apply_call(changes, results, exceptions, runner_id, now)
+        self._applied(applied, unparked, runner_id, now)
+        return errors
+
+    def _apply_call(
+        self,
+        changes: Changes,
+        results: Sequence[tuple[str, bytes]],
+        exceptions: Sequence[tuple[str, bytes]],
+        runner_id: str | None,
+        now: float,
+    ) -> Applied:
+        args = [*self._args(now, runner_id), len(results), len(exceptions)]
+        for invocation_id, value in (*results, *exceptions):
+            args += [invocation_id, value]
+        statuses = [(i, InvocationStatus(s)) for i, s in changes]
+        for invocation_id, status in statuses:
+            args += [invocation_id, status.value]
+        failures, unparked = json.loads(self.client.call(scripts.APPLY, self.prefix, args))
+        errors: dict[str, StatusTransitionError] = {}
+        failed: set[int] = set()
+        for index, code, current, owner in scripts.as_list(failures):
+            position = int(index) - 1
+            invocation_id, status = statuses[position]
+            failed.add(position)
+            if code == "own":
+                errors[invocation_id] = StatusOwnershipError(
+                    invocation_id, status, owner or None, runner_id
+                )
+            else:
+                previous = InvocationStatus(current) if current else None
+                errors[invocation_id] = InvalidStatusTransitionError(
+                    invocation_id, previous, status
+                )
+        applied = [change for k, change in enumerate(statuses) if k not in failed]
+        return applied, errors, scripts.as_list(unparked)
+
+    # --- queries ------------------------------------------------------------------------
+
+    def get_states(self, invocation_ids: Sequence[str]) -> dict[str, InvocationState]:
+        ids = list(dict.fromkeys(invocation_ids))
+        if not ids:
+            return {}
+        rows = self.client.pipeline(
+            lambda pipe: [pipe.hmget(self.keys.state(i), "t", "s", "o", "n", "u") for i in ids]
+        )
+        return {i: _state(i, row) for i, row in zip(ids, rows, strict=True) if row[1]}
+
+    def find_invocations(
+        self,
+        statuses: Iterable[InvocationStatus] | None = None,
+        updated_before: float | None = None,
+        owner: str | None = None,
+        task_id: str | None = None,
+        limit: int | None = None,
+    ) -> list[InvocationState]:
+        wanted = (
+            _ALL_STATUSES
+            if statuses is None
+            else list(dict.fromkeys(InvocationStatus(s).value for s in statuses))
+        )
+        if not wanted or (limit is not None and limit <= 0):
+            return []
+        args = [
+            self.prefix,
+            "" if updated_before is None else repr(updated_before),
+            "" if owner is None else "=" + owner,
+            "" if task_id is None else "=" + task_id,
+            limit or 0,
+            *wanted,
+        ]
+        flat = self.client.call_read(scripts.FIND, args)
+        found = [_state(flat[k].decode(), flat[k + 1 : k + 6]) for k in range(0, len(flat), 6)]
+        found.sort(key=lambda s: -s.updated_at)
+        return found[:limit] if limit is not None else found
+
+    def count_by_status(self) -> dict[InvocationStatus, int]:
+        counts = self.client.pipeline(
+            lambda pipe: [pipe.zcard(self.keys.by_status(s)) for s in _ALL_STATUSES]
+        )
+        return {
+            InvocationStatus(s): int(n) for s, n in zip(_ALL_STATUSES, counts, strict=True) if n
+        }
+
+    # --- waiting ------------------------------------------------------------------------
+
+    def wait_for_final(self, invocation_ids: Sequence[str], timeout_sec: float | None) -> bool:
+        deadline = None if timeout_sec is None else time.monotonic() + timeout_sec
+        pending = set(invocation_ids)
+        pending -= self._final_among(pending)
+        if not pending:
+            return True
+        remaining = _remaining(deadline)
+        if remaining is not None and remaining <= 0:
+            return False
+        listener = self._listener
+        # subscribe first, then look again: a final status set in between still wakes us
+        watch = listener.watch(pending, SAFETY_RECHECK_SEC if remaining is None else remaining)
+        try:
+            recheck = True
+            while True:
+                if recheck and listener.remove(watch, self._final_among(listener.snapshot(watch))):
+                    return True
+                remaining = _remaining(deadline)
+                if remaining is not None and remaining <= 0:
+                    return False
+                wait = (
+                    SAFETY_RECHECK_SEC if remaining is None else min(remaining, SAFETY_RECHECK_SEC)
+                )
+                woken = watch.event.wait(wait)
+                watch.event.clear()
+                if not listener.snapshot(watch):
+                    return True
+                recheck = not woken or watch.recheck
+                watch.recheck = False
+        finally:
+            listener.unwatch(watch)
+
+    def _final_among(self, invocation_ids: set[str]) -> set[str]:
+        if not invocation_ids:
+            return set()
+        ids = list(invocation_ids)
+        statuses = self.client.pipeline(
+            lambda pipe: [pipe.hget(self.keys.state(i), "s") for i in ids]
+        )
+        return {i for i, s in zip(ids, statuses, strict=True) if s and s.decode() in _FINAL}
+
+    def purge(self) -> None:
+        self.client.unlink_kinds(self.prefix, ORCHESTRATOR_KINDS)
+
+    def close(self) -> None:
+        self._listener.close()
+        self.client.close()
+
+
+def _remaining(deadline: float | None) -> float | None:
+    return None if deadline is None else deadline - time.monotonic()
+
+
+def _state(invocation_id: str, row: Sequence[Any]) -> InvocationState:
+    task_id, status, owner, num_retries, updated_at = (
+        v.decode() if isinstance(v, bytes) else v for v in row
+    )
+    return InvocationState(
+        invocation_id,
+        task_id or "",
+        InvocationStatus(status),
+        owner or None,
+        int(num_retries or 0),
+        float(updated_at or 0.0),
+    )

@@ -1,0 +1,459 @@
+"""Lua scripts of the Redis backends: each batch operation is one atomic EVALSHA.
+
+Lua cannot call Python, so the status machine is handed to the scripts as a table generated
+at import time by running :func:`compute_transition` itself over every (current, new)
+pair and every ownership case: the scripts look outcomes up, they never re-derive them.
+
+Every mutating script starts with ``PRELUDE``; its ARGV[1..4] are the app prefix, this
+call's reply key, the previous reply key to drop and the reply TTL (ms). Scripts return
+their reply JSON-encoded (an empty Lua table encodes as ``{}``: read it as an empty list).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pynenc.exceptions import InvalidStatusTransitionError, StatusOwnershipError
+from pynenc.invocation.status import InvocationStatus, compute_transition
+from pynenc.orchestrator.base import ACTIVE_STATUSES
+
+_S = InvocationStatus
+
+# Ownership cases as (owner, runner): none/none, none/runner, owner/operator (runner None),
+# owner/the owner itself, owner/another runner. The Lua side classifies its inputs the same.
+_CASES: tuple[tuple[str | None, str | None], ...] = (
+    (None, None),
+    (None, "r"),
+    ("o", None),
+    ("o", "o"),
+    ("o", "r"),
+)
+
+
+def _outcome(
+    current: InvocationStatus | None, new: InvocationStatus, owner: str | None, runner: str | None
+) -> str:
+    """One cell: 'bad' / 'own' (the errors) or whose the resulting owner is."""
+    try:
+        result = compute_transition(current, new, owner, runner)
+    except InvalidStatusTransitionError:
+        return "bad"
+    except StatusOwnershipError:
+        return "own"
+    if result is None:
+        return "none"
+    return "runner" if result == runner else "owner"
+
+
+def as_list(value: Any) -> list[Any]:
+    """A list from a script's JSON reply, where an empty Lua table encodes as ``{}``."""
+    return value if isinstance(value, list) else []
+
+
+def _lua_set(statuses: object) -> str:
+    return "{" + ", ".join(f"['{s}'] = true" for s in statuses) + "}"  # type: ignore[attr-defined]
+
+
+def transition_table() -> str:
+    """``T[current][new] = {outcome per case}``; ``current`` '' is a not yet stored one."""
+    rows = []
+    for current in (None, *InvocationStatus):
+        cells = []
+        for new in InvocationStatus:
+            outcomes = [_outcome(current, new, owner, runner) for owner, runner in _CASES]
+            if set(outcomes) != {"bad"}:
+                cells.append(f"['{new.value}'] = {{{', '.join(repr(o) for o in outcomes)}}}")
+        key = current.value if current is not None else ""
+        rows.append(f"  ['{key}'] = {{{', '.join(cells)}}},")
+    return "local T = {\n" + "\n".join(rows) + "\n}\n"
+
+
+STATUS_LUA = (
+    transition_table()
+    + f"local FINAL = {_lua_set(s.value for s in _S if s.is_final)}\n"
+    + f"local AVAILABLE = {_lua_set(s.value for s in _S if s.is_available_for_run)}\n"
+    + f"local ACTIVE = {_lua_set(s.value for s in ACTIVE_STATUSES)}\n"
+    + f"local CC = '{_S.CONCURRENCY_CONTROLLED.value}'\n"
+    + f"local CC_FINAL = '{_S.CONCURRENCY_CONTROLLED_FINAL.value}'\n"
+    + f"local PENDING = '{_S.PENDING.value}'\n"
+    + f"local RUNNING = '{_S.RUNNING.value}'\n"
+    + f"local RETRY = '{_S.RETRY.value}'\n"
+    + f"local REGISTERED = '{_S.REGISTERED.value}'\n"
+    + """
+-- compute_transition, looked up: returns the new owner ('' = none) or nil and the error
+-- ('bad' = not allowed by the table, 'own' = reserved for the owner). '' means None.
+local function transition(current, new, owner, runner)
+  local row = T[current]
+  local cell = row and row[new]
+  if not cell then return nil, 'bad' end
+  local case
+  if owner == '' then
+    case = (runner == '') and 1 or 2
+  elseif runner == '' then
+    case = 3
+  elseif runner == owner then
+    case = 4
+  else
+    case = 5
+  end
+  local outcome = cell[case]
+  if outcome == 'bad' or outcome == 'own' then return nil, outcome end
+  if outcome == 'none' then return '' end
+  if outcome == 'runner' then return runner end
+  return owner
+end
+"""
+)
+
+PRELUDE = """
+local P = ARGV[1]
+local TOKEN = ARGV[2]
+local ACK = ARGV[3]
+local REPLY_TTL = ARGV[4]
+if ACK ~= '' then redis.call('DEL', ACK) end
+local cached = redis.call('GET', TOKEN)
+if cached then return cached end
+local function reply(result)
+  local encoded = cjson.encode(result)
+  redis.call('SET', TOKEN, encoded, 'PX', REPLY_TTL)
+  return encoded
+end
+"""
+
+BROKER_LUA = """
+local function server_now()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) + tonumber(t[2]) / 1000000
+end
+local function wake()
+  if redis.call('LLEN', P .. 'wake') == 0 then redis.call('RPUSH', P .. 'wake', '1') end
+end
+local function push_all(key, ids)
+  for k = 1, #ids, 1000 do
+    redis.call('RPUSH', key, unpack(ids, k, math.min(k + 999, #ids)))
+  end
+end
+local function route(ids)
+  if #ids > 0 then
+    push_all(P .. 'queue', ids)
+    wake()
+  end
+end
+local function route_later(ids, delay)
+  local n = #ids
+  local base = redis.call('INCRBY', P .. 'delayed-seq', n) - n
+  local due = server_now() + delay
+  local args = {}
+  for k, id in ipairs(ids) do
+    args[#args + 1] = due
+    args[#args + 1] = string.format('%016d', base + k) .. ':' .. id
+    if #args >= 2000 then
+      redis.call('ZADD', P .. 'delayed', unpack(args))
+      args = {}
+    end
+  end
+  if #args > 0 then redis.call('ZADD', P .. 'delayed', unpack(args)) end
+  wake()  -- a blocked popper recomputes how long to wait
+end
+-- Promote due delayed ids, then pop up to count ids, oldest first. Returns the ids and,
+-- when there are none, seconds until the next delayed one is due (-1: none delayed).
+local function pop(count)
+  local queue, delayed = P .. 'queue', P .. 'delayed'
+  local now = server_now()
+  local due = redis.call('ZRANGEBYSCORE', delayed, '-inf', now, 'LIMIT', 0, 1000)
+  if #due > 0 then
+    local promoted = {}
+    for k, member in ipairs(due) do promoted[k] = string.sub(member, 18) end
+    push_all(queue, promoted)
+    redis.call('ZREM', delayed, unpack(due))
+  end
+  local ids = redis.call('LPOP', queue, count) or {}
+  local next_due = -1
+  if #ids > 0 then
+    if redis.call('LLEN', queue) > 0 then wake() end  -- let the next blocked popper in
+  else
+    local first = redis.call('ZRANGE', delayed, 0, 0, 'WITHSCORES')
+    if #first > 0 then next_due = math.max(tonumber(first[2]) - now, 0) end
+  end
+  return ids, next_due
+end
+"""
+
+ROUTE = (
+    PRELUDE
+    + BROKER_LUA
+    + """
+local ids = {}
+for k = 6, #ARGV do ids[#ids + 1] = ARGV[k] end
+local delay = tonumber(ARGV[5])
+if delay > 0 then route_later(ids, delay) else route(ids) end
+return reply(#ids)
+"""
+)
+
+POP = (
+    PRELUDE
+    + BROKER_LUA
+    + """
+local ids, next_due = pop(tonumber(ARGV[5]))
+return reply({ids, next_due})
+"""
+)
+
+# ARGV[5..9]: now, state backend inline (1/0), broker inline (1/0), retention ms, runner.
+ORCHESTRATOR_LUA = """
+local NOW = ARGV[5]
+local INLINE = ARGV[6] == '1'
+local ROUTE_INLINE = ARGV[7] == '1'
+local RETENTION = ARGV[8]
+local RUNNER = ARGV[9]
+local finals, final_statuses = {}, {}
+local function hist(id, status)
+  if INLINE then
+    local entry = status .. '\\t' .. NOW
+    if RUNNER ~= '' then entry = entry .. '\\t' .. RUNNER end
+    redis.call('RPUSH', P .. 'hist:' .. id, entry)
+  end
+end
+local function set_status(id, old, new, owner)
+  local st = P .. 'st:' .. id
+  if owner == '' then
+    redis.call('HDEL', st, 'o')
+    redis.call('HSET', st, 's', new, 'u', NOW)
+  else
+    redis.call('HSET', st, 's', new, 'u', NOW, 'o', owner)
+  end
+  if old ~= '' then redis.call('ZREM', P .. 'by-status:' .. old, id) end
+  redis.call('ZADD', P .. 'by-status:' .. new, NOW, id)
+end
+local function finalize(id, status, rk)
+  if rk ~= '' and redis.call('HGET', P .. 'reg-keys', rk) == id then
+    redis.call('HDEL', P .. 'reg-keys', rk)
+  end
+  redis.call('PEXPIRE', P .. 'st:' .. id, RETENTION)
+  if INLINE then
+    redis.call('PEXPIRE', P .. 'hist:' .. id, RETENTION)
+    redis.call('PEXPIRE', P .. 'rec:' .. id, RETENTION)
+  end
+  finals[#finals + 1] = id
+  final_statuses[status] = true
+end
+-- Wake waiters and trim the final-status indexes to the retention window.
+local function announce()
+  if #finals == 0 then return end
+  redis.call('PUBLISH', P .. 'final', table.concat(finals, ' '))
+  local cutoff = '(' .. (tonumber(NOW) - tonumber(RETENTION) / 1000)
+  for status in pairs(final_statuses) do
+    redis.call('ZREMRANGEBYSCORE', P .. 'by-status:' .. status, '-inf', cutoff)
+  end
+end
+local function unpark_one(rn)
+  local parked = P .. 'parked:' .. rn
+  while true do
+    local popped = redis.call('ZPOPMIN', parked)
+    if #popped == 0 then return nil end
+    if redis.call('HGET', P .. 'st:' .. popped[1], 's') == CC then return popped[1] end
+  end
+end
+"""
+
+_ORCHESTRATOR = PRELUDE + BROKER_LUA + STATUS_LUA + ORCHESTRATOR_LUA
+
+# ARGV[10..]: per registration id, task_id, registration key, running key, non-key
+# arguments ('' none, '+' value), reroute (1/0). Reply: 'mismatch' and the task id, or the
+# (1-based index, holder id) pairs of registrations an existing invocation stands for.
+REGISTER = (
+    _ORCHESTRATOR
+    + """
+local holders, taken, fresh = {}, {}, {}
+for b = 10, #ARGV, 6 do
+  local id, rk, nk = ARGV[b], ARGV[b + 2], ARGV[b + 4]
+  local holder = nil
+  if rk ~= '' then
+    holder = holders[rk]
+    if not holder then
+      local hid = redis.call('HGET', P .. 'reg-keys', rk)
+      if hid then
+        local f = redis.call('HMGET', P .. 'st:' .. hid, 's', 'nk')
+        if f[1] then holder = {hid, f[2] or ''} end
+      end
+    end
+  end
+  if holder then
+    if nk ~= '' and nk ~= holder[2] then return cjson.encode({'mismatch', ARGV[b + 1]}) end
+    taken[#taken + 1] = {(b - 10) / 6 + 1, holder[1]}
+  else
+    if rk ~= '' then holders[rk] = {id, nk} end
+    fresh[#fresh + 1] = b
+  end
+end
+for _, b in ipairs(fresh) do
+  local id = ARGV[b]
+  local st = P .. 'st:' .. id
+  local old = redis.call('HGET', st, 's')
+  if old then
+    redis.call('ZREM', P .. 'by-status:' .. old, id)
+    redis.call('DEL', st)
+  end
+  redis.call('HSET', st, 's', REGISTERED, 'n', 0, 'u', NOW, 't', ARGV[b + 1],
+    'rk', ARGV[b + 2], 'rn', ARGV[b + 3], 'nk', ARGV[b + 4], 'rr', ARGV[b + 5])
+  redis.call('ZADD', P .. 'by-status:' .. REGISTERED, NOW, id)
+  if ARGV[b + 2] ~= '' then redis.call('HSET', P .. 'reg-keys', ARGV[b + 2], id) end
+  hist(id, REGISTERED)
+end
+return reply({'ok', taken})
+"""
+)
+
+# ARGV[10] start (1/0), ARGV[11] how many to pop from the broker first (0: claim the ids
+# from ARGV[12..]). Reply: claimed ids, their num_retries, controlled, final, ids popped,
+# seconds until the next delayed id is due.
+CLAIM = (
+    _ORCHESTRATOR
+    + """
+local start = ARGV[10] == '1'
+local ids, next_due = {}, -1
+local pop_count = tonumber(ARGV[11])
+if pop_count > 0 then
+  ids, next_due = pop(pop_count)
+else
+  for k = 12, #ARGV do ids[#ids + 1] = ARGV[k] end
+end
+local claimed, retries, controlled, final = {}, {}, {}, {}
+for _, id in ipairs(ids) do
+  local f = redis.call('HMGET', P .. 'st:' .. id, 's', 'o', 'n', 'rn', 'rr', 'rk')
+  local s, rn = f[1], f[4] or ''
+  if s and AVAILABLE[s] then
+    local parked = P .. 'parked:' .. rn
+    if rn ~= '' and redis.call('SCARD', P .. 'running:' .. rn) > 0 then
+      if f[5] == '0' then
+        if s == CC then redis.call('ZREM', parked, id) end
+        set_status(id, s, CC_FINAL, '')
+        hist(id, CC_FINAL)
+        finalize(id, CC_FINAL, f[6] or '')
+        final[#final + 1] = id
+      else
+        set_status(id, s, CC, '')
+        hist(id, CC)
+        if not redis.call('ZSCORE', parked, id) then  -- parked already: keeps its place
+          redis.call('ZADD', parked, redis.call('INCR', P .. 'park-seq'), id)
+        end
+        controlled[#controlled + 1] = id
+      end
+    else
+      local owner = transition(s, PENDING, f[2] or '', RUNNER)
+      if owner then
+        local status = PENDING
+        hist(id, PENDING)
+        if start then
+          owner = transition(PENDING, RUNNING, owner, RUNNER) or owner
+          status = RUNNING
+          hist(id, RUNNING)
+        end
+        set_status(id, s, status, owner)
+        if s == CC then redis.call('ZREM', parked, id) end
+        if rn ~= '' then redis.call('SADD', P .. 'running:' .. rn, id) end
+        claimed[#claimed + 1] = id
+        retries[#retries + 1] = f[3] or '0'
+      end
+    end
+  end
+end
+announce()
+return reply({claimed, retries, controlled, final, #ids, next_due})
+"""
+)
+
+# ARGV[10] results count, ARGV[11] exceptions count, then (id, value) pairs of each, then
+# (id, status) changes. Reply: errors as (1-based change index, 'bad'/'own', current
+# status, owner) and the parked ids freed (empty when routed here, ROUTE_INLINE).
+APPLY = (
+    _ORCHESTRATOR
+    + """
+local i = 12
+for _, kind in ipairs({'res:', 'exc:'}) do
+  local count = tonumber(ARGV[kind == 'res:' and 10 or 11])
+  for _ = 1, count do
+    redis.call('SET', P .. kind .. ARGV[i], ARGV[i + 1], 'PX', RETENTION)
+    i = i + 2
+  end
+end
+local errors, unparked = {}, {}
+local index = 0
+while i < #ARGV do
+  local id, new = ARGV[i], ARGV[i + 1]
+  i = i + 2
+  index = index + 1
+  local st = P .. 'st:' .. id
+  local f = redis.call('HMGET', st, 's', 'o', 'rn', 'rk')
+  local current, owner = f[1] or '', f[2] or ''
+  local new_owner, err = nil, 'bad'
+  if current ~= '' then new_owner, err = transition(current, new, owner, RUNNER) end
+  if not new_owner then
+    errors[#errors + 1] = {index, err, current, owner}
+  else
+    local rn = f[3] or ''
+    if new == RETRY then redis.call('HINCRBY', st, 'n', 1) end
+    set_status(id, current, new, new_owner)
+    hist(id, new)
+    if current == CC and new ~= CC and rn ~= '' then
+      redis.call('ZREM', P .. 'parked:' .. rn, id)
+    end
+    if FINAL[new] then finalize(id, new, f[4] or '') end
+    if rn ~= '' then
+      local running = P .. 'running:' .. rn
+      if ACTIVE[new] then
+        redis.call('SADD', running, id)
+      elseif ACTIVE[current] then
+        redis.call('SREM', running, id)
+        if redis.call('SCARD', running) == 0 then
+          local freed = unpark_one(rn)
+          if freed then unparked[#unparked + 1] = freed end
+        end
+      end
+    end
+  end
+end
+announce()
+if ROUTE_INLINE then
+  route(unparked)
+  unparked = {}
+end
+return reply({errors, unparked})
+"""
+)
+
+# Read-only. ARGV: prefix, updated_before ('' = none), owner and task filters ('' = any,
+# else '=' and the value), limit (0 = none), then statuses. Reply: flat (id, task_id,
+# status, owner, num_retries, updated_at) rows, at most ``limit`` per status.
+FIND = """
+local P, before, owner, task = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local limit = tonumber(ARGV[5])
+local max = '+inf'
+if before ~= '' then max = '(' .. before end
+local filtered = owner ~= '' or task ~= ''
+owner, task = string.sub(owner, 2), string.sub(task, 2)
+local out = {}
+for k = 6, #ARGV do
+  local key = P .. 'by-status:' .. ARGV[k]
+  local ids
+  if limit > 0 and not filtered then
+    ids = redis.call('ZREVRANGEBYSCORE', key, max, '-inf', 'LIMIT', 0, limit)
+  else
+    ids = redis.call('ZREVRANGEBYSCORE', key, max, '-inf')
+  end
+  local found = 0
+  for _, id in ipairs(ids) do
+    local f = redis.call('HMGET', P .. 'st:' .. id, 't', 's', 'o', 'n', 'u')
+    if f[2] and (owner == '' or f[3] == owner) and (task == '' or f[1] == task) then
+      out[#out + 1] = id
+      for c = 1, 5 do out[#out + 1] = f[c] or '' end
+      found = found + 1
+      if limit > 0 and found >= limit then break end
+    end
+  end
+end
+return out
+"""
+
+del _S

@@ -1,0 +1,417 @@
+"""PersistentProcessRunner: this process is the dispatcher of N long-lived workers.
+
+Only the dispatcher talks to the backend for work: a fetcher thread claims one batch per
+round for all free worker credits (claims stay PENDING), the ZeroMQ loop sends calls to
+the workers that asked for them, and turns their events (STARTED, DONE, PAUSED, ...) into
+status changes that the OutcomeWriter batches into few transactions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import queue
+import socket
+import threading
+import time
+from collections import deque
+from collections.abc import Sequence
+from itertools import islice
+from typing import TYPE_CHECKING, Any
+
+import zmq
+
+from pynenc.conf.config_runner import ConfigPersistentProcessRunner, worker_count
+from pynenc.context import InvocationContext, current_runner_id
+from pynenc.exceptions import RunnerError
+from pynenc.invocation.status import InvocationStatus
+from pynenc.runner.base import BaseRunner
+from pynenc.runner.child_app import AppReference, reference_to
+from pynenc.runner.execution import Outcome
+from pynenc.runner.persistent_process import protocol as p
+from pynenc.runner.persistent_process import transport
+from pynenc.runner.persistent_process.worker import main as worker_main
+
+if TYPE_CHECKING:
+    from multiprocessing.process import BaseProcess
+
+    from pynenc.app import Pynenc
+    from pynenc.invocation.record import InvocationRecord
+
+_Claimed = tuple["InvocationRecord", int, float]  # record, num_retries, monotonic claim time
+
+MIN_CLAIM_WAIT_SEC = 0.5  # how long one claim blocks on an empty queue (stop waits for it)
+MAX_START_FAILURES = 5  # a worker slot dying this often before its HELLO stops the runner
+SAFETY_POLL_MS = 1000  # the loop re-checks stop_event at least this often
+KILL_WAIT_SEC = 5.0
+# Windows cannot poll process handles with ZeroMQ: look at the workers this often instead
+_SENTINELS_POLLABLE = os.name == "posix"
+_LIVENESS_POLL_MS = 100
+
+_S = InvocationStatus
+_EVENT_STATUS = {p.STARTED: _S.RUNNING, p.PAUSED: _S.PAUSED, p.RESUMED: _S.RESUMED}
+
+
+class _Worker:
+    """The dispatcher's view of one worker process."""
+
+    __slots__ = ("credits", "identity", "in_flight", "process", "ready", "slot")
+
+    def __init__(self, slot: int, identity: bytes, process: BaseProcess) -> None:
+        self.slot = slot
+        self.identity = identity
+        self.process = process
+        self.credits = 0  # calls it asked for and has not been sent
+        self.in_flight: set[str] = set()  # sent and not yet DONE or RETURNED
+        self.ready = False  # its HELLO arrived
+
+
+class PersistentProcessRunner(BaseRunner):
+    """A dispatcher feeding ``num_processes`` long-lived worker processes (0 = CPU count).
+
+    Workers get calls only against the credits they announce, so a slow task never holds
+    others hostage; a worker killed by a signal is noticed at once through its process
+    sentinel, its calls are re-queued and the worker respawned."""
+
+    kind = "ppr"
+    config_cls = ConfigPersistentProcessRunner
+    start_on_claim = False  # claims stay PENDING until a worker reports STARTED
+
+    def __init__(self, app: Pynenc) -> None:
+        super().__init__(app)
+        conf: ConfigPersistentProcessRunner = self.conf  # type: ignore[assignment]
+        self.num_processes = worker_count(conf.num_processes)
+        self._mp = multiprocessing.get_context("spawn")  # never fork a threaded parent
+        self._workers: dict[bytes, _Worker] = {}  # live processes, by ZeroMQ identity
+        self._by_sentinel: dict[int, _Worker] = {}
+        self._start_failures = [0] * self.num_processes
+        self._spawned = 0
+        self._backlog: deque[_Claimed] = deque()  # claimed, waiting for a credit
+        self._credits = 0  # sum of the workers' credits
+        self._claiming = False  # a claim request is with the fetcher
+        self._requests: queue.SimpleQueue[int | None] = queue.SimpleQueue()
+        self._batches: queue.SimpleQueue[list[tuple[InvocationRecord, int]]] = queue.SimpleQueue()
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        self._context: zmq.Context[zmq.Socket[bytes]] | None = None
+        self._router: zmq.Socket[bytes] | None = None
+        self._poller = zmq.Poller()
+        self._endpoint: transport.Endpoint | None = None
+        self._app_ref: AppReference | None = None
+        self._fetcher: threading.Thread | None = None
+        self._fatal: RunnerError | None = None
+        # a prefetched call must start before PENDING recovery could take it over
+        self._start_within_sec = app.conf.max_pending_seconds / 2
+
+    # --- public -------------------------------------------------------------------------
+
+    def worker_pids(self) -> list[int]:
+        """Pids of the workers that are up (have said HELLO)."""
+        return [w.process.pid for w in list(self._workers.values()) if w.ready and w.process.pid]
+
+    def stop(self) -> None:
+        super().stop()
+        self._wake()
+
+    def wait_for_invocations(
+        self, ctx: InvocationContext, invocation_ids: Sequence[str], timeout_sec: float | None
+    ) -> bool:
+        return self.app.orchestrator.wait_for_final(invocation_ids, timeout_sec)
+
+    # --- lifecycle ----------------------------------------------------------------------
+
+    def serve(self) -> None:
+        self._open()
+        while not self.stop_event.is_set():
+            self._step(self._timeout_ms())
+        if self._fatal is not None:
+            raise self._fatal
+
+    def drain(self, timeout_sec: float) -> None:
+        """Stop the workers: they hand back calls not started and finish the others."""
+        if self._router is None:
+            return
+        deadline = time.monotonic() + timeout_sec
+        self._reroute([record.invocation_id for record, _, _ in self._backlog])
+        self._backlog.clear()
+        stop = p.encode([p.STOP])
+        for worker in list(self._workers.values()):
+            self._send(worker, stop)
+        while self._workers or self._claiming:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            self._step(min(int(remaining * 1000) + 1, self._timeout_ms() or SAFETY_POLL_MS))
+        for worker in list(self._workers.values()):
+            self.app.logger.warning(
+                "Worker %s still busy after %.1fs: killing it", worker.process.pid, timeout_sec
+            )
+            worker.process.kill()
+            worker.process.join(KILL_WAIT_SEC)
+            self._worker_exited(worker)
+        self._close()
+
+    def _open(self) -> None:
+        current_runner_id.set(self.runner_id)
+        self._app_ref = reference_to(self.app)
+        self._context = zmq.Context()
+        router = self._router = self._context.socket(zmq.ROUTER)
+        router.setsockopt(zmq.ROUTER_MANDATORY, 1)  # a send to a dead worker raises
+        router.setsockopt(zmq.LINGER, 0)
+        self._endpoint = transport.bind(router)
+        self._poller.register(router, zmq.POLLIN)
+        self._poller.register(self._wake_r.fileno(), zmq.POLLIN)
+        self._fetcher = threading.Thread(target=self._fetch_loop, name="pynenc-fetch", daemon=True)
+        self._fetcher.start()
+        for slot in range(self.num_processes):
+            self._spawn(slot)
+        self.app.logger.info(
+            "Dispatcher %s serves %d workers on %s",
+            self.runner_id,
+            self.num_processes,
+            self._endpoint.address,
+        )
+
+    def _close(self) -> None:
+        self._requests.put(None)
+        if self._fetcher is not None:
+            self._fetcher.join()
+        if self._router is not None:
+            self._router.close()
+        if self._context is not None:
+            self._context.term()
+        if self._endpoint is not None:
+            self._endpoint.close()
+        self._wake_r.close()
+        self._wake_w.close()
+
+    # --- workers ------------------------------------------------------------------------
+
+    def _spawn(self, slot: int) -> None:
+        assert self._endpoint is not None
+        self._spawned += 1
+        identity = b"%d.%d" % (slot, self._spawned)
+        process = self._mp.Process(
+            target=worker_main,
+            args=(self._app_ref, self._endpoint.address, identity, self.runner_id),
+            name=f"pynenc-worker-{slot}",
+            daemon=True,
+        )
+        process.start()
+        worker = _Worker(slot, identity, process)
+        self._workers[identity] = worker
+        if _SENTINELS_POLLABLE:
+            self._by_sentinel[process.sentinel] = worker
+            self._poller.register(process.sentinel, zmq.POLLIN)
+
+    def _worker_exited(self, worker: _Worker) -> None:
+        """Re-queue what the worker held; respawn it unless the runner is stopping."""
+        process = worker.process
+        if _SENTINELS_POLLABLE and process.sentinel in self._by_sentinel:
+            del self._by_sentinel[process.sentinel]
+            self._poller.unregister(process.sentinel)
+        del self._workers[worker.identity]
+        self._credits -= worker.credits
+        process.join(KILL_WAIT_SEC)
+        lost = list(worker.in_flight)
+        self._reroute(lost)
+        stopping = self.stop_event.is_set()
+        if lost or not stopping:
+            self.app.logger.warning(
+                "Worker %s exited with code %s; re-queued %d invocations",
+                process.pid,
+                process.exitcode,
+                len(lost),
+            )
+        process.close()
+        if stopping:
+            return
+        if worker.ready:
+            self._start_failures[worker.slot] = 0
+        else:
+            self._start_failures[worker.slot] += 1
+            if self._start_failures[worker.slot] >= MAX_START_FAILURES:
+                self._fatal = RunnerError(
+                    f"Worker processes of runner {self.runner_id} exit before starting "
+                    f"({MAX_START_FAILURES} in a row); see their errors above (does the app "
+                    "import in a fresh interpreter?)."
+                )
+                self.stop()
+                return
+        self._spawn(worker.slot)
+
+    def _check_liveness(self) -> None:
+        for worker in list(self._workers.values()):
+            if not worker.process.is_alive():
+                self._worker_exited(worker)
+
+    def _send(self, worker: _Worker, frame: bytes) -> None:
+        assert self._router is not None
+        # a worker gone: its sentinel fires next and re-queues its calls
+        with contextlib.suppress(zmq.ZMQError):
+            self._router.send_multipart([worker.identity, frame])
+
+    # --- the loop -----------------------------------------------------------------------
+
+    def _wake(self) -> None:
+        try:
+            self._wake_w.send(b"\0")
+        except (BlockingIOError, InterruptedError):
+            pass  # full of wake-ups already
+        except OSError:
+            pass  # closed: the loop is over
+
+    def _timeout_ms(self) -> int:
+        timeout = SAFETY_POLL_MS if _SENTINELS_POLLABLE else _LIVENESS_POLL_MS
+        if self._backlog:
+            due = self._backlog[0][2] + self._start_within_sec - time.monotonic()
+            timeout = min(timeout, max(int(due * 1000) + 1, 0))
+        return timeout
+
+    def _step(self, timeout_ms: int) -> None:
+        router, wake_fd = self._router, self._wake_r.fileno()
+        exited: list[_Worker] = []
+        for item, _ in self._poller.poll(timeout_ms):
+            if item is router:
+                self._read_workers()
+            elif item == wake_fd:
+                self._clear_wake()
+            else:
+                worker = self._by_sentinel.get(item)
+                if worker is not None:
+                    exited.append(worker)
+        self._take_batches()
+        for worker in exited:  # after reading their last events
+            self._worker_exited(worker)
+        if not _SENTINELS_POLLABLE:
+            self._check_liveness()
+        if self._backlog:
+            self._expire_backlog()
+            self._dispatch()
+        self._request_claim()
+
+    def _clear_wake(self) -> None:
+        try:
+            while self._wake_r.recv(4096):
+                pass
+        except (BlockingIOError, InterruptedError):
+            pass
+
+    def _read_workers(self) -> None:
+        assert self._router is not None
+        recv = self._router.recv_multipart
+        put = self.outcomes.put
+        workers = self._workers
+        got_credits = False
+        while True:
+            try:
+                identity, frame = recv(zmq.NOBLOCK)
+            except zmq.Again:
+                break
+            worker = workers.get(identity)
+            if worker is None:  # a late message from a worker already re-queued
+                continue
+            message = p.decode(frame)
+            grant = message[0]
+            if grant:
+                worker.credits += grant
+                self._credits += grant
+                got_credits = True
+            for event in islice(message, 1, None):
+                kind = event[0]
+                if kind == p.DONE:
+                    worker.in_flight.discard(event[1])
+                    status = p.STATUS_BY_VALUE[event[2]]
+                    put(Outcome(event[1], status, event[3], event[4], event[5]))
+                elif kind == p.RETURNED:
+                    worker.in_flight.discard(event[1])
+                    put(Outcome(event[1], _S.REROUTED))
+                elif kind == p.HELLO:
+                    worker.ready = True
+                else:
+                    put(Outcome(event[1], _EVENT_STATUS[kind]))
+        if got_credits and self._backlog:
+            self._dispatch()
+
+    def _dispatch(self) -> None:
+        """Send claimed calls to the workers with credits, spread evenly."""
+        backlog = self._backlog
+        if not backlog or self._credits <= 0:
+            return
+        now = time.monotonic()
+        within = self._start_within_sec
+        candidates = [w for w in self._workers.values() if w.credits > 0]
+        left = len(candidates)
+        for worker in candidates:
+            share = min(worker.credits, -(-len(backlog) // left))
+            left -= 1
+            calls: list[p.Call] = []
+            in_flight = worker.in_flight
+            for _ in range(share):
+                record, num_retries, claimed_at = backlog.popleft()
+                calls.append(p.to_call(record, num_retries, within - (now - claimed_at)))
+                in_flight.add(record.invocation_id)
+            worker.credits -= share
+            self._credits -= share
+            self._send(worker, p.encode([p.CALLS, calls]))
+            if not backlog:
+                return
+
+    def _expire_backlog(self) -> None:
+        """Claimed calls no worker could take in time go back to the broker."""
+        limit = time.monotonic() - self._start_within_sec
+        expired: list[str] = []
+        backlog = self._backlog
+        while backlog and backlog[0][2] <= limit:
+            expired.append(backlog.popleft()[0].invocation_id)
+        self._reroute(expired)
+
+    def _reroute(self, invocation_ids: list[str]) -> None:
+        """Send back to the broker invocations this runner owns and will not finish. The
+        OutcomeWriter does it after their earlier status changes, in order."""
+        put = self.outcomes.put
+        for invocation_id in invocation_ids:
+            put(Outcome(invocation_id, _S.REROUTED))
+
+    # --- claiming -----------------------------------------------------------------------
+
+    def _request_claim(self) -> None:
+        if self._claiming or self.stop_event.is_set():
+            return
+        free = self._credits - len(self._backlog)
+        if free > 0:
+            self._claiming = True
+            self._requests.put(free)
+
+    def _take_batches(self) -> None:
+        while True:
+            try:
+                batch = self._batches.get_nowait()
+            except queue.Empty:
+                return
+            self._claiming = False
+            if self.stop_event.is_set():
+                self._reroute([record.invocation_id for record, _ in batch])
+                continue
+            now = time.monotonic()
+            self._backlog.extend([(record, num_retries, now) for record, num_retries in batch])
+            self._dispatch()
+
+    def _fetch_loop(self) -> None:
+        """The fetcher thread: one blocking claim per request from the loop."""
+        current_runner_id.set(self.runner_id)
+        wait = max(self.app.conf.queue_timeout_sec, MIN_CLAIM_WAIT_SEC)
+        while True:
+            count = self._requests.get()
+            if count is None:
+                return
+            batch: list[Any] = []
+            try:
+                batch = self.claim_next(count, wait)
+            except Exception:
+                self.app.logger.exception("Runner %s could not claim work", self.runner_id)
+                self.stop_event.wait(wait)  # the backend is down: try again later
+            self._batches.put(batch)
+            self._wake()
