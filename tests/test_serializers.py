@@ -361,3 +361,25 @@ def test_any_json_native_value_round_trips(
     data = serializer.dumps(value)
     assert type(data) is bytes
     assert_identical(serializer.loads(data), value)
+
+
+scalars = st.one_of(
+    st.integers(),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(),
+    st.booleans(),
+    st.none(),
+)
+
+
+@given(value=scalars)
+def test_json_pickle_scalar_fast_path_stays_jsonpickle_compatible(value: object) -> None:
+    """Scalars skip jsonpickle for speed; the bytes must be what jsonpickle reads and writes."""
+    import jsonpickle
+
+    serializer = JsonPickleSerializer()
+    ours = serializer.dumps(value)
+    assert jsonpickle.decode(ours.decode(), keys=True) == value
+    theirs = jsonpickle.encode(value, keys=True).encode()
+    back = serializer.loads(theirs)
+    assert back == value and type(back) is type(value)

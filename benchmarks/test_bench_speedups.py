@@ -1,0 +1,75 @@
+"""Compiled vs pure twins of each hot spot, one table per hot spot.
+
+``extra_info["ops_per_sec"]`` carries each twin's rate; compare the two rows of a table
+(the compiled twin's goal is 3x the pure one).
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from pynenc._speedups import _envelope_py, _hashing_py
+
+
+def _twins(pure: ModuleType, compiled_name: str) -> list[ModuleType]:
+    try:
+        return [pure, importlib.import_module(f"pynenc._speedups.{compiled_name}")]
+    except ImportError:  # a pure install: only one row per table
+        return [pure]
+
+
+ENVELOPES = _twins(_envelope_py, "_envelope_c")
+HASHINGS = _twins(_hashing_py, "_hashing_c")
+ARGUMENTS = {"order_id": b"4242", "customer": b'"ann@example.com"', "amount": b"19.99"}
+PACKED = _envelope_py.pack_arguments(ARGUMENTS)
+
+
+def _name(module: ModuleType) -> str:
+    return "compiled" if module.__name__.endswith("_c") else "pure"
+
+
+def _record(benchmark: Any, module: ModuleType) -> None:
+    stats = getattr(benchmark, "stats", None)
+    benchmark.extra_info["twin"] = _name(module)
+    if stats is not None:
+        benchmark.extra_info["ops_per_sec"] = round(1 / stats.stats.median)
+
+
+@pytest.mark.benchmark(group="speedups-envelope-pack")
+@pytest.mark.parametrize("twin", ENVELOPES, ids=_name)
+def test_envelope_pack(benchmark: Any, twin: ModuleType) -> None:
+    assert benchmark(twin.pack_arguments, ARGUMENTS) == PACKED
+    _record(benchmark, twin)
+
+
+@pytest.mark.benchmark(group="speedups-envelope-unpack")
+@pytest.mark.parametrize("twin", ENVELOPES, ids=_name)
+def test_envelope_unpack(benchmark: Any, twin: ModuleType) -> None:
+    assert benchmark(twin.unpack_arguments, PACKED)[0] == ARGUMENTS
+    _record(benchmark, twin)
+
+
+@pytest.mark.benchmark(group="speedups-arguments-key")
+@pytest.mark.parametrize("twin", HASHINGS, ids=_name)
+def test_arguments_key(benchmark: Any, twin: ModuleType) -> None:
+    assert len(benchmark(twin.arguments_key, ARGUMENTS)) == 32
+    _record(benchmark, twin)
+
+
+@pytest.mark.benchmark(group="speedups-size-check")
+@pytest.mark.parametrize("twin", HASHINGS, ids=_name)
+def test_size_check(benchmark: Any, twin: ModuleType) -> None:
+    assert benchmark(twin.oversized, ARGUMENTS, 1024) == []
+    _record(benchmark, twin)
+
+
+@pytest.mark.benchmark(group="speedups-content-key")
+@pytest.mark.parametrize("twin", HASHINGS, ids=_name)
+def test_content_key(benchmark: Any, twin: ModuleType) -> None:
+    blob = b"x" * 4096
+    assert len(benchmark(twin.content_key, blob)) == 32
+    _record(benchmark, twin)
