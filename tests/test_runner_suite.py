@@ -51,6 +51,7 @@ COMBOS = [
         "MultiThreadRunner",
         {"min_processes": 2, "max_processes": 2, "min_threads": 1, "max_threads": 1},
     ),
+    Combo("sqlite", "ProcessRunner", {"max_processes": 2}),
 ]
 
 

@@ -49,9 +49,7 @@ class ProcessExitedError(RunnerError):
 
     def __init__(self, invocation_id: str, exitcode: int | None) -> None:
         self.invocation_id, self.exitcode = invocation_id, exitcode
-        cause = ""
-        if exitcode is not None and exitcode < 0:
-            cause = f" (killed by {signal.Signals(-exitcode).name})"
+        cause = f" (killed by {_signal_name(-exitcode)})" if exitcode and exitcode < 0 else ""
         super().__init__(
             f"The process of invocation {invocation_id} exited with code {exitcode}{cause} "
             "before finishing. It was killed (out of memory?), crashed or called os._exit; "
@@ -60,6 +58,13 @@ class ProcessExitedError(RunnerError):
 
     def __reduce__(self) -> tuple[type[ProcessExitedError], tuple[str, int | None]]:
         return type(self), (self.invocation_id, self.exitcode)
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
 
 
 def process_context(preload: Sequence[str] = ()) -> ProcessContext:
@@ -198,9 +203,8 @@ class ProcessRunner(BaseRunner):
                 self._start_child(context, ref, record, num_retries)
 
     def _check_backend(self) -> None:
-        conf = self.app.conf
-        names = (conf.broker_cls, conf.orchestrator_cls, conf.state_backend_cls)
-        if any(name.startswith("Mem") for name in names):
+        components = (self.app.broker, self.app.orchestrator, self.app.state_backend)
+        if any(type(c).__module__.startswith("pynenc.backends.memory") for c in components):
             raise ConfigError(
                 "ProcessRunner runs every task in another process, which cannot see an "
                 "in-memory backend. Use .sqlite() or .redis(url=...), or .thread_runner()."

@@ -162,14 +162,24 @@ def nap_pid(seconds: float) -> int:
 # --- tasks for process runners: state that must survive a fresh process per invocation ---
 
 
+def _write_pid(path: str) -> None:
+    """Where a test finds the process running a task, to kill it."""
+    Path(path + ".tmp").write_text(str(os.getpid()))
+    os.replace(path + ".tmp", path)
+
+
 @app.task
 def nap_after_writing_pid(path: str, seconds: float) -> float:
-    """Writes its pid to ``path`` so a test can kill it mid-task."""
-    with open(path + ".tmp", "w") as file:
-        file.write(str(os.getpid()))
-    os.replace(path + ".tmp", path)
+    _write_pid(path)
     time.sleep(seconds)  # the work a test interrupts
     return seconds
+
+
+@app.task
+def wait_on_nap_after_writing_pid(path: str, seconds: float) -> float:
+    """Waits on a sub-invocation (PAUSED) in a process a test can kill."""
+    _write_pid(path)
+    return nap(seconds).result
 
 
 @app.task
@@ -185,3 +195,11 @@ def flaky_on_disk(path: str, failures: int) -> int:
     if count <= failures:
         raise ConnectionError(f"attempt {count}")
     return count
+
+
+@app.task
+async def async_nap_span(seconds: float) -> tuple[float, float]:
+    """Awaits ``seconds``; returns when it ran, so overlap of async tasks can be checked."""
+    start = time.time()
+    await asyncio.sleep(seconds)
+    return start, time.time()
