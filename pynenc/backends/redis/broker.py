@@ -81,7 +81,8 @@ class RedisBroker(BaseBroker):
         return int(ready) + int(delayed)
 
     def purge(self) -> None:
-        self.client.unlink_kinds(self.prefix, BROKER_KINDS)
+        keys = [self.prefix + kind for kind in BROKER_KINDS]  # fixed names: no SCAN needed
+        self.client.run(lambda r: r.unlink(*keys))
 
     def close(self) -> None:
         self.client.close()

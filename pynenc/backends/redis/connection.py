@@ -48,8 +48,8 @@ _TRANSIENT = (RedisConnectionError, RedisTimeoutError, ConnectionError, TimeoutE
 
 @dataclass(frozen=True, slots=True)
 class RedisSettings:
-    """Where the server is; ``url``, when set, wins over host/port/password (a non-zero
-    ``db`` still overrides the URL's)."""
+    """Where the server is; ``url``, when set, wins over host/port/password, and over
+    ``db`` when it names a database."""
 
     url: str | None
     host: str
@@ -84,10 +84,8 @@ class RedisClient:
         }
         if settings.password is not None:
             options["password"] = settings.password
-        if settings.url:
-            pool = redis.ConnectionPool.from_url(settings.url, **options)
-            if settings.db:
-                pool.connection_kwargs["db"] = settings.db
+        if settings.url:  # a database named in the URL wins over the db setting
+            pool = redis.ConnectionPool.from_url(settings.url, db=settings.db, **options)
         else:
             pool = redis.ConnectionPool(
                 host=settings.host, port=settings.port, db=settings.db, **options
@@ -160,8 +158,8 @@ class RedisClient:
         self._local.ack = reply_key
         return result
 
-    def call_read(self, source: str, args: Sequence[Any]) -> Any:
-        """Run a read-only script (safe to repeat, so no reply is kept)."""
+    def call_repeatable(self, source: str, args: Sequence[Any]) -> Any:
+        """Run a script that is harmless to repeat (reads, SET NX ...): no reply is kept."""
         script = self.script(source)
         return self.run(lambda client: script(args=list(args), client=client))
 

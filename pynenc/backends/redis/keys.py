@@ -16,9 +16,9 @@ State backend
   ``P exc:<id>``         STRING  encoded exception (expires likewise)
   ``P runners``          HASH    runner_id -> JSON of its last heartbeat
 Orchestrator
-  ``P st:<id>``          HASH    s status, o owner, n num_retries, u updated_at, t task_id,
-                                 rk registration key, rn running key, nk non-key arguments
-                                 ("" = none, "+" + value), rr reroute on control (1/0)
+  ``P st:<id>``          HASH    s status, o owner ("" = none), n num_retries, u updated_at,
+                                 t task_id, rk registration key, rn running key, nk non-key
+                                 arguments ("" = none, "+" + value), rr reroute on control
   ``P by-status:<s>``    ZSET    ids in status ``s`` -> updated_at (finds, counts, recovery)
   ``P reg-keys``         HASH    registration key -> id of the non-final invocation holding it
   ``P running:<key>``    SET     ids in an active status (PENDING..RESUMED) holding running key

@@ -33,7 +33,6 @@ from pynenc.orchestrator.base import BaseOrchestrator, ClaimResult
 if TYPE_CHECKING:
     from pynenc.app import Pynenc
 
-_FINAL = frozenset(s.value for s in InvocationStatus if s.is_final)
 _ALL_STATUSES = [s.value for s in InvocationStatus]
 
 Changes = Sequence[tuple[str, InvocationStatus]]
@@ -209,9 +208,8 @@ class RedisOrchestrator(BaseOrchestrator):
         ids = list(dict.fromkeys(invocation_ids))
         if not ids:
             return {}
-        rows = self.client.pipeline(
-            lambda pipe: [pipe.hmget(self.keys.state(i), "t", "s", "o", "n", "u") for i in ids]
-        )
+        flat = self.client.call_repeatable(scripts.STATES, [self.prefix, "", *ids])
+        rows = (flat[k : k + 5] for k in range(0, len(flat), 5))
         return {i: _state(i, row) for i, row in zip(ids, rows, strict=True) if row[1]}
 
     def find_invocations(
@@ -237,7 +235,7 @@ class RedisOrchestrator(BaseOrchestrator):
             limit or 0,
             *wanted,
         ]
-        flat = self.client.call_read(scripts.FIND, args)
+        flat = self.client.call_repeatable(scripts.FIND, args)
         found = [_state(flat[k].decode(), flat[k + 1 : k + 6]) for k in range(0, len(flat), 6)]
         found.sort(key=lambda s: -s.updated_at)
         return found[:limit] if limit is not None else found
@@ -253,17 +251,15 @@ class RedisOrchestrator(BaseOrchestrator):
     # --- waiting ------------------------------------------------------------------------
 
     def wait_for_final(self, invocation_ids: Sequence[str], timeout_sec: float | None) -> bool:
-        deadline = None if timeout_sec is None else time.monotonic() + timeout_sec
         pending = set(invocation_ids)
-        pending -= self._final_among(pending)
         if not pending:
             return True
-        remaining = _remaining(deadline)
-        if remaining is not None and remaining <= 0:
-            return False
+        if timeout_sec is not None and timeout_sec <= 0:
+            return not pending - self._final_among(pending)
+        deadline = None if timeout_sec is None else time.monotonic() + timeout_sec
         listener = self._listener
-        # subscribe first, then look again: a final status set in between still wakes us
-        watch = listener.watch(pending, SAFETY_RECHECK_SEC if remaining is None else remaining)
+        # subscribed before looking: a final status set after the look still wakes us
+        watch = listener.watch(pending, SAFETY_RECHECK_SEC if timeout_sec is None else timeout_sec)
         try:
             recheck = True
             while True:
@@ -287,11 +283,8 @@ class RedisOrchestrator(BaseOrchestrator):
     def _final_among(self, invocation_ids: set[str]) -> set[str]:
         if not invocation_ids:
             return set()
-        ids = list(invocation_ids)
-        statuses = self.client.pipeline(
-            lambda pipe: [pipe.hget(self.keys.state(i), "s") for i in ids]
-        )
-        return {i for i, s in zip(ids, statuses, strict=True) if s and s.decode() in _FINAL}
+        found = self.client.call_repeatable(scripts.FINAL_AMONG, [self.prefix, "", *invocation_ids])
+        return {raw.decode() for raw in found}
 
     def purge(self) -> None:
         self.client.unlink_kinds(self.prefix, ORCHESTRATOR_KINDS)

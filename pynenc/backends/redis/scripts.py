@@ -30,19 +30,23 @@ _CASES: tuple[tuple[str | None, str | None], ...] = (
 )
 
 
+_CODES = {"bad": "b", "own": "o", "none": "n", "runner": "r", "owner": "k"}
+
+
 def _outcome(
     current: InvocationStatus | None, new: InvocationStatus, owner: str | None, runner: str | None
 ) -> str:
-    """One cell: 'bad' / 'own' (the errors) or whose the resulting owner is."""
+    """One case: 'b'/'o' (not allowed / reserved for the owner) or whose the resulting
+    owner is: 'n' nobody, 'r' the runner, 'k' the owner kept."""
     try:
         result = compute_transition(current, new, owner, runner)
     except InvalidStatusTransitionError:
-        return "bad"
+        return _CODES["bad"]
     except StatusOwnershipError:
-        return "own"
+        return _CODES["own"]
     if result is None:
-        return "none"
-    return "runner" if result == runner else "owner"
+        return _CODES["none"]
+    return _CODES["runner"] if result == runner else _CODES["owner"]
 
 
 def as_list(value: Any) -> list[Any]:
@@ -55,22 +59,20 @@ def _lua_set(statuses: object) -> str:
 
 
 def transition_table() -> str:
-    """``T[current][new] = {outcome per case}``; ``current`` '' is a not yet stored one."""
-    rows = []
+    """``T['current>new']`` = one outcome letter per case; '' is a not yet stored one.
+    Absent pairs are not allowed in any case."""
+    cells = []
     for current in (None, *InvocationStatus):
-        cells = []
         for new in InvocationStatus:
-            outcomes = [_outcome(current, new, owner, runner) for owner, runner in _CASES]
-            if set(outcomes) != {"bad"}:
-                cells.append(f"['{new.value}'] = {{{', '.join(repr(o) for o in outcomes)}}}")
-        key = current.value if current is not None else ""
-        rows.append(f"  ['{key}'] = {{{', '.join(cells)}}},")
-    return "local T = {\n" + "\n".join(rows) + "\n}\n"
+            outcomes = "".join(_outcome(current, new, owner, runner) for owner, runner in _CASES)
+            if set(outcomes) != {_CODES["bad"]}:
+                key = f"{current.value if current is not None else ''}>{new.value}"
+                cells.append(f"  ['{key}'] = '{outcomes}',")
+    return "local T = {\n" + "\n".join(cells) + "\n}\n"
 
 
-STATUS_LUA = (
-    transition_table()
-    + f"local FINAL = {_lua_set(s.value for s in _S if s.is_final)}\n"
+STATUS_SETS = (
+    f"local FINAL = {_lua_set(s.value for s in _S if s.is_final)}\n"
     + f"local AVAILABLE = {_lua_set(s.value for s in _S if s.is_available_for_run)}\n"
     + f"local ACTIVE = {_lua_set(s.value for s in ACTIVE_STATUSES)}\n"
     + f"local CC = '{_S.CONCURRENCY_CONTROLLED.value}'\n"
@@ -79,12 +81,16 @@ STATUS_LUA = (
     + f"local RUNNING = '{_S.RUNNING.value}'\n"
     + f"local RETRY = '{_S.RETRY.value}'\n"
     + f"local REGISTERED = '{_S.REGISTERED.value}'\n"
+)
+
+STATUS_LUA = (
+    STATUS_SETS
+    + transition_table()
     + """
 -- compute_transition, looked up: returns the new owner ('' = none) or nil and the error
 -- ('bad' = not allowed by the table, 'own' = reserved for the owner). '' means None.
 local function transition(current, new, owner, runner)
-  local row = T[current]
-  local cell = row and row[new]
+  local cell = T[current .. '>' .. new]
   if not cell then return nil, 'bad' end
   local case
   if owner == '' then
@@ -96,11 +102,11 @@ local function transition(current, new, owner, runner)
   else
     case = 5
   end
-  local outcome = cell[case]
-  if outcome == 'bad' or outcome == 'own' then return nil, outcome end
-  if outcome == 'none' then return '' end
-  if outcome == 'runner' then return runner end
-  return owner
+  local outcome = string.sub(cell, case, case)
+  if outcome == 'n' then return '' end
+  if outcome == 'r' then return runner end
+  if outcome == 'k' then return owner end
+  return nil, (outcome == 'o') and 'own' or 'bad'
 end
 """
 )
@@ -159,21 +165,25 @@ end
 -- when there are none, seconds until the next delayed one is due (-1: none delayed).
 local function pop(count)
   local queue, delayed = P .. 'queue', P .. 'delayed'
-  local now = server_now()
-  local due = redis.call('ZRANGEBYSCORE', delayed, '-inf', now, 'LIMIT', 0, 1000)
-  if #due > 0 then
-    local promoted = {}
-    for k, member in ipairs(due) do promoted[k] = string.sub(member, 18) end
-    push_all(queue, promoted)
-    redis.call('ZREM', delayed, unpack(due))
+  local first = redis.call('ZRANGE', delayed, 0, 0, 'WITHSCORES')
+  local now = 0
+  if #first > 0 then
+    now = server_now()
+    if tonumber(first[2]) <= now then
+      local due = redis.call('ZRANGEBYSCORE', delayed, '-inf', now, 'LIMIT', 0, 1000)
+      local promoted = {}
+      for k, member in ipairs(due) do promoted[k] = string.sub(member, 18) end
+      push_all(queue, promoted)
+      redis.call('ZREM', delayed, unpack(due))
+    end
   end
   local ids = redis.call('LPOP', queue, count) or {}
   local next_due = -1
   if #ids > 0 then
-    if redis.call('LLEN', queue) > 0 then wake() end  -- let the next blocked popper in
-  else
-    local first = redis.call('ZRANGE', delayed, 0, 0, 'WITHSCORES')
-    if #first > 0 then next_due = math.max(tonumber(first[2]) - now, 0) end
+    -- a full batch may have left more: let the next blocked popper in
+    if #ids == count and redis.call('LLEN', queue) > 0 then wake() end
+  elseif #first > 0 then
+    next_due = math.max(tonumber(first[2]) - now, 0)
   end
   return ids, next_due
 end
@@ -208,21 +218,20 @@ local ROUTE_INLINE = ARGV[7] == '1'
 local RETENTION = ARGV[8]
 local RUNNER = ARGV[9]
 local finals, final_statuses = {}, {}
-local function hist(id, status)
+local SUFFIX = '\\t' .. NOW
+if RUNNER ~= '' then SUFFIX = SUFFIX .. '\\t' .. RUNNER end
+local function hist(id, status, also)
   if INLINE then
-    local entry = status .. '\\t' .. NOW
-    if RUNNER ~= '' then entry = entry .. '\\t' .. RUNNER end
-    redis.call('RPUSH', P .. 'hist:' .. id, entry)
+    if also then
+      redis.call('RPUSH', P .. 'hist:' .. id, status .. SUFFIX, also .. SUFFIX)
+    else
+      redis.call('RPUSH', P .. 'hist:' .. id, status .. SUFFIX)
+    end
   end
 end
+-- owner '' is none
 local function set_status(id, old, new, owner)
-  local st = P .. 'st:' .. id
-  if owner == '' then
-    redis.call('HDEL', st, 'o')
-    redis.call('HSET', st, 's', new, 'u', NOW)
-  else
-    redis.call('HSET', st, 's', new, 'u', NOW, 'o', owner)
-  end
+  redis.call('HSET', P .. 'st:' .. id, 's', new, 'u', NOW, 'o', owner)
   if old ~= '' then redis.call('ZREM', P .. 'by-status:' .. old, id) end
   redis.call('ZADD', P .. 'by-status:' .. new, NOW, id)
 end
@@ -263,7 +272,10 @@ _ORCHESTRATOR = PRELUDE + BROKER_LUA + STATUS_LUA + ORCHESTRATOR_LUA
 # arguments ('' none, '+' value), reroute (1/0). Reply: 'mismatch' and the task id, or the
 # (1-based index, holder id) pairs of registrations an existing invocation stands for.
 REGISTER = (
-    _ORCHESTRATOR
+    PRELUDE
+    + BROKER_LUA
+    + STATUS_SETS
+    + ORCHESTRATOR_LUA
     + """
 local holders, taken, fresh = {}, {}, {}
 for b = 10, #ARGV, 6 do
@@ -290,13 +302,8 @@ end
 for _, b in ipairs(fresh) do
   local id = ARGV[b]
   local st = P .. 'st:' .. id
-  local old = redis.call('HGET', st, 's')
-  if old then
-    redis.call('ZREM', P .. 'by-status:' .. old, id)
-    redis.call('DEL', st)
-  end
   redis.call('HSET', st, 's', REGISTERED, 'n', 0, 'u', NOW, 't', ARGV[b + 1],
-    'rk', ARGV[b + 2], 'rn', ARGV[b + 3], 'nk', ARGV[b + 4], 'rr', ARGV[b + 5])
+    'rk', ARGV[b + 2], 'rn', ARGV[b + 3], 'nk', ARGV[b + 4], 'rr', ARGV[b + 5], 'o', '')
   redis.call('ZADD', P .. 'by-status:' .. REGISTERED, NOW, id)
   if ARGV[b + 2] ~= '' then redis.call('HSET', P .. 'reg-keys', ARGV[b + 2], id) end
   hist(id, REGISTERED)
@@ -344,11 +351,12 @@ for _, id in ipairs(ids) do
       local owner = transition(s, PENDING, f[2] or '', RUNNER)
       if owner then
         local status = PENDING
-        hist(id, PENDING)
         if start then
           owner = transition(PENDING, RUNNING, owner, RUNNER) or owner
           status = RUNNING
-          hist(id, RUNNING)
+          hist(id, PENDING, RUNNING)
+        else
+          hist(id, PENDING)
         end
         set_status(id, s, status, owner)
         if s == CC then redis.call('ZREM', parked, id) end
@@ -456,4 +464,51 @@ end
 return out
 """
 
-del _S
+
+# --- plain batch scripts: one command instead of a pipeline of N (no reply kept: repeating
+# them is harmless). ARGV[1] is the app prefix, ARGV[2] the key kind ('rec:' ...).
+
+# ARGV[3] TTL in ms ('' = none, and then only keys not set yet are written), then pairs.
+STORE = """
+local P, kind, ttl = ARGV[1], ARGV[2], ARGV[3]
+for k = 4, #ARGV, 2 do
+  if ttl == '' then
+    redis.call('SET', P .. kind .. ARGV[k], ARGV[k + 1], 'NX')
+  else
+    redis.call('SET', P .. kind .. ARGV[k], ARGV[k + 1], 'PX', ttl)
+  end
+end
+return 1
+"""
+
+# (id, entry) pairs appended to the histories, in order.
+ADD_HISTORY = """
+local P = ARGV[1]
+for k = 3, #ARGV, 2 do redis.call('RPUSH', P .. 'hist:' .. ARGV[k], ARGV[k + 1]) end
+return 1
+"""
+
+# ids -> flat (task_id, status, owner, num_retries, updated_at) per id, '' when missing.
+STATES = """
+local P = ARGV[1]
+local out = {}
+for k = 3, #ARGV do
+  local f = redis.call('HMGET', P .. 'st:' .. ARGV[k], 't', 's', 'o', 'n', 'u')
+  for c = 1, 5 do out[#out + 1] = f[c] or '' end
+end
+return out
+"""
+
+# ids -> those in a final status.
+FINAL_AMONG = (
+    f"local FINAL = {_lua_set(s.value for s in InvocationStatus if s.is_final)}\n"
+    + """
+local P = ARGV[1]
+local out = {}
+for k = 3, #ARGV do
+  local s = redis.call('HGET', P .. 'st:' .. ARGV[k], 's')
+  if s and FINAL[s] then out[#out + 1] = ARGV[k] end
+end
+return out
+"""
+)

@@ -1,8 +1,8 @@
 """Redis state backend: records, histories, results, exceptions and runner heartbeats.
 
-Each batch method is one pipeline (one round trip). Results and exceptions expire after
-``result_retention_sec``; records and histories get the same TTL from the Redis
-orchestrator when their invocation becomes final.
+Each batch method is one command (MGET, or a script for writes): one round trip. Results
+and exceptions expire after ``result_retention_sec``; records and histories get the same
+TTL from the Redis orchestrator when their invocation becomes final.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgpack
 
+from pynenc.backends.redis import scripts
 from pynenc.backends.redis.connection import client_for
 from pynenc.backends.redis.keys import STATE_KINDS, Keys
 from pynenc.invocation.record import InvocationRecord
@@ -71,15 +72,9 @@ class RedisStateBackend(BaseStateBackend):
         return max(int(self.app.conf.result_retention_sec * 1000), 1)
 
     def store_invocations(self, records: Sequence[InvocationRecord]) -> None:
-        if not records:
-            return
-        keys = self.keys
-
-        def build(pipe: Any) -> None:
-            for r in records:
-                pipe.set(keys.record(r.invocation_id), _encode_record(r), nx=True)
-
-        self.client.pipeline(build)
+        if records:
+            pairs = [x for r in records for x in (r.invocation_id, _encode_record(r))]
+            self.client.call_repeatable(scripts.STORE, [self.prefix, "rec:", "", *pairs])
 
     def get_invocations(self, invocation_ids: Sequence[str]) -> dict[str, InvocationRecord]:
         ids = list(dict.fromkeys(invocation_ids))
@@ -92,44 +87,32 @@ class RedisStateBackend(BaseStateBackend):
         return self.client.run(lambda r: r.mget(keys))
 
     def add_history(self, entries: Sequence[tuple[str, StatusRecord]]) -> None:
-        if not entries:
-            return
-        by_id: dict[str, list[str]] = {}
-        for invocation_id, record in entries:
-            by_id.setdefault(invocation_id, []).append(encode_history(record))
-
-        def build(pipe: Any) -> None:
-            for invocation_id, encoded in by_id.items():
-                pipe.rpush(self.keys.history(invocation_id), *encoded)
-
-        self.client.pipeline(build)
+        if entries:
+            pairs = [x for i, record in entries for x in (i, encode_history(record))]
+            self.client.call_repeatable(scripts.ADD_HISTORY, [self.prefix, "", *pairs])
 
     def get_history(self, invocation_id: str) -> list[StatusRecord]:
         raw = self.client.run(lambda r: r.lrange(self.keys.history(invocation_id), 0, -1))
         return [decode_history(entry) for entry in raw]
 
     def store_results(self, results: Sequence[tuple[str, bytes]]) -> None:
-        self._store_values(self.keys.result, results)
+        self._store_values("res:", results)
 
     def get_results(self, invocation_ids: Sequence[str]) -> dict[str, bytes]:
         return self._get_values(self.keys.result, invocation_ids)
 
     def store_exceptions(self, exceptions: Sequence[tuple[str, bytes]]) -> None:
-        self._store_values(self.keys.exception, exceptions)
+        self._store_values("exc:", exceptions)
 
     def get_exceptions(self, invocation_ids: Sequence[str]) -> dict[str, bytes]:
         return self._get_values(self.keys.exception, invocation_ids)
 
-    def _store_values(self, key: Any, values: Sequence[tuple[str, bytes]]) -> None:
-        if not values:
-            return
-        ttl = self.retention_ms
-
-        def build(pipe: Any) -> None:
-            for invocation_id, value in values:
-                pipe.set(key(invocation_id), value, px=ttl)
-
-        self.client.pipeline(build)
+    def _store_values(self, kind: str, values: Sequence[tuple[str, bytes]]) -> None:
+        if values:
+            pairs = [x for pair in values for x in pair]
+            self.client.call_repeatable(
+                scripts.STORE, [self.prefix, kind, self.retention_ms, *pairs]
+            )
 
     def _get_values(self, key: Any, invocation_ids: Sequence[str]) -> dict[str, bytes]:
         ids = list(dict.fromkeys(invocation_ids))
