@@ -75,11 +75,7 @@ class Submitter:
                     )
                 )
                 registrations.append(self._registration(task, invocation_id, values))
-            ids = app.orchestrator.register_invocations(registrations)
-            fresh = [r for r, i in zip(records, ids, strict=True) if r.invocation_id == i]
-            if fresh:
-                app.state_backend.store_invocations(fresh)
-                app.broker.route_invocations([r.invocation_id for r in fresh])
+            ids = app.orchestrator.submit_invocations(registrations, records)
             invocations.extend(DistributedInvocation(task, i) for i in ids)
         return invocations
 

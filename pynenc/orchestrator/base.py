@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from pynenc.invocation.record import InvocationState, Registration
+from pynenc.invocation.record import InvocationRecord, InvocationState, Registration
 from pynenc.invocation.status import InvocationStatus, StatusRecord
 
 if TYPE_CHECKING:
@@ -129,6 +129,22 @@ class BaseOrchestrator(ABC):
         ids = self._register(registrations, now)
         fresh = {r.invocation_id for r in registrations}
         self._record([(i, InvocationStatus.REGISTERED) for i in ids if i in fresh], None, now)
+        return ids
+
+    def submit_invocations(
+        self, registrations: Sequence[Registration], records: Sequence[InvocationRecord]
+    ) -> list[str]:
+        """Register, store and queue new invocations: the client's whole write for a batch.
+
+        ``records[i]`` belongs to ``registrations[i]``. Returns, per registration, the id
+        that stands for it (an existing one under registration concurrency; those records
+        are dropped). Backends sharing storage with the state backend and broker override
+        this to do it in one round trip."""
+        ids = self.register_invocations(registrations)
+        fresh = [r for r, i in zip(records, ids, strict=True) if r.invocation_id == i]
+        if fresh:
+            self.app.state_backend.store_invocations(fresh)
+            self.app.broker.route_invocations([r.invocation_id for r in fresh])
         return ids
 
     def claim_invocations(

@@ -35,17 +35,23 @@ class SQLiteBroker(BaseBroker):
     def route_invocations(self, invocation_ids: Sequence[str], delay_sec: float = 0.0) -> None:
         if not invocation_ids:
             return
+        self.db.write(lambda conn: self.write_routes(conn, invocation_ids, delay_sec))
+        self.notify()
+
+    def write_routes(
+        self, conn: sqlite3.Connection, invocation_ids: Sequence[str], delay_sec: float = 0.0
+    ) -> None:
+        """Queue ids inside the caller's transaction (call ``notify`` after its COMMIT)."""
         app_id = self.app.app_id
+        # the clock is read under the write lock, so visible_at grows with seq
+        visible_at = time.time() + max(delay_sec, 0.0)
+        conn.executemany(
+            "INSERT INTO broker_queue (app_id, invocation_id, visible_at) VALUES (?, ?, ?)",
+            [(app_id, i, visible_at) for i in invocation_ids],
+        )
 
-        def insert(conn: sqlite3.Connection) -> None:
-            # the clock is read under the write lock, so visible_at grows with seq
-            visible_at = time.time() + max(delay_sec, 0.0)
-            conn.executemany(
-                "INSERT INTO broker_queue (app_id, invocation_id, visible_at) VALUES (?, ?, ?)",
-                [(app_id, i, visible_at) for i in invocation_ids],
-            )
-
-        self.db.write(insert)
+    def notify(self) -> None:
+        """Wake runners blocked on this app's queue."""
         self.db.notifier.notify(self._channel)
 
     def retrieve_invocations(self, max_count: int, timeout_sec: float) -> list[str]:

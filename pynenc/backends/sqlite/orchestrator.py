@@ -25,7 +25,7 @@ from pynenc.backends.sqlite.notify import SAFETY_RECHECK_SEC, channel_name
 from pynenc.backends.sqlite.schema import HISTORY_INSERT
 from pynenc.backends.sqlite.state_backend import SQLiteStateBackend
 from pynenc.exceptions import KeyArgumentsMismatchError, StatusTransitionError
-from pynenc.invocation.record import InvocationState, Registration
+from pynenc.invocation.record import InvocationRecord, InvocationState, Registration
 from pynenc.invocation.status import InvocationStatus, compute_transition
 from pynenc.orchestrator.base import ACTIVE_STATUSES, BaseOrchestrator, ClaimResult
 
@@ -125,56 +125,80 @@ class SQLiteOrchestrator(BaseOrchestrator):
     def _register(self, registrations: Sequence[Registration], now: float) -> list[str]:
         if not registrations:
             return []
+        return self.db.write(lambda conn: self._register_in(conn, registrations, now))
+
+    def _register_in(
+        self, conn: sqlite3.Connection, registrations: Sequence[Registration], now: float
+    ) -> list[str]:
         app_id = self.app.app_id
-
-        def work(conn: sqlite3.Connection) -> list[str]:
-            keys = list({r.registration_key for r in registrations if r.registration_key})
-            holders: dict[str, tuple[str, str | None]] = {
-                key: (holder, non_key)
-                for key, holder, non_key in fetch_by_ids(
-                    conn,
-                    "SELECT held_registration_key, invocation_id, non_key_arguments "
-                    "FROM orchestrator WHERE app_id = ? AND held_registration_key IN {ids}",
-                    (app_id,),
-                    keys,
-                )
-            }
-            ids: list[str] = []
-            fresh: list[tuple[Any, ...]] = []
-            for reg in registrations:
-                key = reg.registration_key or None
-                if key and key in holders:
-                    holder, non_key = holders[key]
-                    _check_non_key_arguments(reg, non_key)
-                    ids.append(holder)
-                    continue
-                fresh.append(
-                    (
-                        app_id,
-                        reg.invocation_id,
-                        reg.task_id,
-                        _S.REGISTERED.value,
-                        now,
-                        key,
-                        key,
-                        reg.running_key,
-                        reg.non_key_arguments,
-                        int(reg.reroute_on_control),
-                    )
-                )
-                if key:
-                    holders[key] = (reg.invocation_id, reg.non_key_arguments)
-                ids.append(reg.invocation_id)
-            conn.executemany(
-                "INSERT OR REPLACE INTO orchestrator (app_id, invocation_id, task_id, status, "
-                "updated_at, registration_key, held_registration_key, running_key, "
-                "non_key_arguments, reroute_on_control) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                fresh,
+        keys = list({r.registration_key for r in registrations if r.registration_key})
+        holders: dict[str, tuple[str, str | None]] = {
+            key: (holder, non_key)
+            for key, holder, non_key in fetch_by_ids(
+                conn,
+                "SELECT held_registration_key, invocation_id, non_key_arguments "
+                "FROM orchestrator WHERE app_id = ? AND held_registration_key IN {ids}",
+                (app_id,),
+                keys,
             )
-            self._write_history(conn, [(row[1], _S.REGISTERED) for row in fresh], None, now)
-            return ids
+        }
+        ids: list[str] = []
+        fresh: list[tuple[Any, ...]] = []
+        for reg in registrations:
+            key = reg.registration_key or None
+            if key and key in holders:
+                holder, non_key = holders[key]
+                _check_non_key_arguments(reg, non_key)
+                ids.append(holder)
+                continue
+            fresh.append(
+                (
+                    app_id,
+                    reg.invocation_id,
+                    reg.task_id,
+                    _S.REGISTERED.value,
+                    now,
+                    key,
+                    key,
+                    reg.running_key,
+                    reg.non_key_arguments,
+                    int(reg.reroute_on_control),
+                )
+            )
+            if key:
+                holders[key] = (reg.invocation_id, reg.non_key_arguments)
+            ids.append(reg.invocation_id)
+        conn.executemany(
+            "INSERT OR REPLACE INTO orchestrator (app_id, invocation_id, task_id, status, "
+            "updated_at, registration_key, held_registration_key, running_key, "
+            "non_key_arguments, reroute_on_control) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            fresh,
+        )
+        self._write_history(conn, [(row[1], _S.REGISTERED) for row in fresh], None, now)
+        return ids
 
-        return self.db.write(work)
+    def submit_invocations(
+        self, registrations: Sequence[Registration], records: Sequence[InvocationRecord]
+    ) -> list[str]:
+        found = self.app.broker
+        same_file = isinstance(found, SQLiteBroker) and found.db is self.db
+        if not (same_file and self._inline_history) or not registrations:
+            return super().submit_invocations(registrations, records)
+        broker: SQLiteBroker = found  # type: ignore[assignment]
+        backend: SQLiteStateBackend = self.app.state_backend  # type: ignore[assignment]
+        now = time.time()
+
+        def work(conn: sqlite3.Connection) -> tuple[list[str], bool]:
+            ids = self._register_in(conn, registrations, now)
+            fresh = [r for r, i in zip(records, ids, strict=True) if r.invocation_id == i]
+            backend.write_records(conn, fresh)
+            broker.write_routes(conn, [r.invocation_id for r in fresh])
+            return ids, bool(fresh)
+
+        ids, routed = self.db.write(work)
+        if routed:
+            broker.notify()
+        return ids
 
     def _claim(
         self, invocation_ids: Sequence[str], runner_id: str, now: float, start: bool
@@ -509,11 +533,13 @@ class SQLiteOrchestrator(BaseOrchestrator):
             waiter.wait(wait)
 
     def _final_among(self, invocation_ids: set[str]) -> set[str]:
+        # "+status": look the ids up by primary key, never by scanning the status index
+        # (every final invocation of the app) as the planner would pick otherwise
         rows = self.db.read(
             lambda conn: fetch_by_ids(
                 conn,
                 "SELECT invocation_id FROM orchestrator WHERE app_id = ? "
-                f"AND status IN ({_FINAL_SQL}) AND invocation_id IN {{ids}}",
+                f"AND +status IN ({_FINAL_SQL}) AND invocation_id IN {{ids}}",
                 (self.app.app_id,),
                 list(invocation_ids),
             )

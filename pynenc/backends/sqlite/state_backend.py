@@ -24,29 +24,29 @@ class SQLiteStateBackend(BaseStateBackend):
         self.db = database_for(app)
 
     def store_invocations(self, records: Sequence[InvocationRecord]) -> None:
-        if not records:
-            return
+        if records:
+            self.db.write(lambda conn: self.write_records(conn, records))
+
+    def write_records(self, conn: sqlite3.Connection, records: Sequence[InvocationRecord]) -> None:
+        """Insert invocation records inside the caller's transaction."""
         app_id = self.app.app_id
-        rows = [
-            (
-                app_id,
-                r.invocation_id,
-                r.task_id,
-                r.arguments,
-                r.parent_invocation_id,
-                r.workflow_id,
-                r.workflow_task_id,
-                r.created_at,
-            )
-            for r in records
-        ]
-        self.db.write(
-            lambda conn: conn.executemany(
-                "INSERT OR IGNORE INTO invocations (app_id, invocation_id, task_id, arguments, "
-                "parent_invocation_id, workflow_id, workflow_task_id, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                rows,
-            )
+        conn.executemany(
+            "INSERT OR IGNORE INTO invocations (app_id, invocation_id, task_id, arguments, "
+            "parent_invocation_id, workflow_id, workflow_task_id, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    app_id,
+                    r.invocation_id,
+                    r.task_id,
+                    r.arguments,
+                    r.parent_invocation_id,
+                    r.workflow_id,
+                    r.workflow_task_id,
+                    r.created_at,
+                )
+                for r in records
+            ],
         )
 
     def get_invocations(self, invocation_ids: Sequence[str]) -> dict[str, InvocationRecord]:

@@ -12,19 +12,21 @@ import contextlib
 import multiprocessing
 import os
 import queue
+import signal
 import socket
 import threading
 import time
 from collections import deque
 from collections.abc import Sequence
 from itertools import islice
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import zmq
 
 from pynenc.conf.config_runner import ConfigPersistentProcessRunner, worker_count
 from pynenc.context import InvocationContext, current_runner_id
 from pynenc.exceptions import RunnerError
+from pynenc.invocation.errors import encode_exception
 from pynenc.invocation.status import InvocationStatus
 from pynenc.runner.base import BaseRunner
 from pynenc.runner.child_app import AppReference, reference_to
@@ -34,6 +36,7 @@ from pynenc.runner.persistent_process import transport
 from pynenc.runner.persistent_process.worker import main as worker_main
 
 if TYPE_CHECKING:
+    from multiprocessing.context import ForkServerContext, SpawnContext
     from multiprocessing.process import BaseProcess
 
     from pynenc.app import Pynenc
@@ -42,6 +45,7 @@ if TYPE_CHECKING:
 _Claimed = tuple["InvocationRecord", int, float]  # record, num_retries, monotonic claim time
 
 MIN_CLAIM_WAIT_SEC = 0.5  # how long one claim blocks on an empty queue (stop waits for it)
+MAX_LOST_RUNS = 3  # an invocation running on this many dying workers is FAILED
 MAX_START_FAILURES = 5  # a worker slot dying this often before its HELLO stops the runner
 SAFETY_POLL_MS = 1000  # the loop re-checks stop_event at least this often
 KILL_WAIT_SEC = 5.0
@@ -50,20 +54,51 @@ _SENTINELS_POLLABLE = os.name == "posix"
 _LIVENESS_POLL_MS = 100
 
 _S = InvocationStatus
-_EVENT_STATUS = {p.STARTED: _S.RUNNING, p.PAUSED: _S.PAUSED, p.RESUMED: _S.RESUMED}
+_EVENT_STATUS = {p.STARTED: _S.RUNNING, p.RESUMED: _S.RESUMED}
+_STOP = p.encode([p.STOP])
+
+
+class WorkerExitedError(RunnerError):
+    """An invocation was running each time its worker process died, too often to retry."""
+
+    def __init__(self, invocation_id: str, exitcode: int | None, times: int) -> None:
+        self.invocation_id, self.exitcode, self.times = invocation_id, exitcode, times
+        cause = f"code {exitcode}"
+        if exitcode is not None and exitcode < 0:
+            with contextlib.suppress(ValueError):
+                cause += f", killed by {signal.Signals(-exitcode).name}"
+        super().__init__(
+            f"Invocation {invocation_id} was running when its worker process exited "
+            f"({cause}), {times} times: it is not retried again. Does it crash its process "
+            "(os._exit, a segfault, running out of memory)? See the runner's log."
+        )
+
+    def __reduce__(self) -> tuple[type[WorkerExitedError], tuple[str, int | None, int]]:
+        return type(self), (self.invocation_id, self.exitcode, self.times)
+
+
+def _process_context() -> ForkServerContext | SpawnContext:
+    """forkserver where there is one (a respawn forks a small preloaded server: fast), else
+    spawn; never plain fork, which copies this threaded process mid-flight."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([worker_main.__module__])
+    return context
 
 
 class _Worker:
     """The dispatcher's view of one worker process."""
 
-    __slots__ = ("credits", "identity", "in_flight", "process", "ready", "slot")
+    __slots__ = ("credits", "identity", "in_flight", "process", "ready", "running", "slot")
 
     def __init__(self, slot: int, identity: bytes, process: BaseProcess) -> None:
         self.slot = slot
         self.identity = identity
         self.process = process
         self.credits = 0  # calls it asked for and has not been sent
-        self.in_flight: set[str] = set()  # sent and not yet DONE or RETURNED
+        self.in_flight: dict[str, None] = {}  # sent, not yet DONE or RETURNED; oldest first
+        self.running: set[str] = set()  # of those, started and not waiting on others
         self.ready = False  # its HELLO arrived
 
 
@@ -82,11 +117,14 @@ class PersistentProcessRunner(BaseRunner):
         super().__init__(app)
         conf: ConfigPersistentProcessRunner = self.conf  # type: ignore[assignment]
         self.num_processes = worker_count(conf.num_processes)
-        self._mp = multiprocessing.get_context("spawn")  # never fork a threaded parent
+        self._mp = _process_context()
+        # workers hold the read end: it reaches EOF when this process dies, however it dies
+        self._lifeline_r, self._lifeline_w = self._mp.Pipe(duplex=False)
         self._workers: dict[bytes, _Worker] = {}  # live processes, by ZeroMQ identity
         self._by_sentinel: dict[int, _Worker] = {}
         self._start_failures = [0] * self.num_processes
         self._spawned = 0
+        self._lost_runs: dict[str, int] = {}  # invocation id -> workers that died running it
         self._backlog: deque[_Claimed] = deque()  # claimed, waiting for a credit
         self._credits = 0  # sum of the workers' credits
         self._claiming = False  # a claim request is with the fetcher
@@ -102,6 +140,7 @@ class PersistentProcessRunner(BaseRunner):
         self._app_ref: AppReference | None = None
         self._fetcher: threading.Thread | None = None
         self._fatal: RunnerError | None = None
+        self._draining = False
         # a prefetched call must start before PENDING recovery could take it over
         self._start_within_sec = app.conf.max_pending_seconds / 2
 
@@ -136,9 +175,10 @@ class PersistentProcessRunner(BaseRunner):
         deadline = time.monotonic() + timeout_sec
         self._reroute([record.invocation_id for record, _, _ in self._backlog])
         self._backlog.clear()
-        stop = p.encode([p.STOP])
+        self._draining = True
         for worker in list(self._workers.values()):
-            self._send(worker, stop)
+            if worker.ready:  # the others get it with their HELLO
+                self._send(worker, _STOP)
         while self._workers or self._claiming:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -186,6 +226,8 @@ class PersistentProcessRunner(BaseRunner):
             self._endpoint.close()
         self._wake_r.close()
         self._wake_w.close()
+        self._lifeline_w.close()
+        self._lifeline_r.close()
 
     # --- workers ------------------------------------------------------------------------
 
@@ -195,7 +237,13 @@ class PersistentProcessRunner(BaseRunner):
         identity = b"%d.%d" % (slot, self._spawned)
         process = self._mp.Process(
             target=worker_main,
-            args=(self._app_ref, self._endpoint.address, identity, self.runner_id),
+            args=(
+                self._app_ref,
+                self._endpoint.address,
+                identity,
+                self.runner_id,
+                self._lifeline_r,
+            ),
             name=f"pynenc-worker-{slot}",
             daemon=True,
         )
@@ -216,15 +264,18 @@ class PersistentProcessRunner(BaseRunner):
         self._credits -= worker.credits
         process.join(KILL_WAIT_SEC)
         lost = list(worker.in_flight)
-        self._reroute(lost)
+        failed = self._count_lost_runs(worker)
+        self._reroute([i for i in lost if i not in failed])
         stopping = self.stop_event.is_set()
         if lost or not stopping:
             self.app.logger.warning(
                 "Worker %s exited with code %s; re-queued %d invocations",
                 process.pid,
                 process.exitcode,
-                len(lost),
+                len(lost) - len(failed),
             )
+        if failed:
+            self._fail_lost(failed, worker.running, process.exitcode)
         process.close()
         if stopping:
             return
@@ -241,6 +292,31 @@ class PersistentProcessRunner(BaseRunner):
                 self.stop()
                 return
         self._spawn(worker.slot)
+
+    def _count_lost_runs(self, worker: _Worker) -> set[str]:
+        """Ids running on a dead worker for the MAX_LOST_RUNS-th time: likely the cause.
+
+        A call that kills its process at once may die before its STARTED is sent: with
+        none known running, the oldest call sent (the first it would start) is suspect."""
+        failed: set[str] = set()
+        lost_runs = self._lost_runs
+        suspects = worker.running or set(islice(worker.in_flight, 1))
+        for invocation_id in suspects:
+            lost_runs[invocation_id] = count = lost_runs.get(invocation_id, 0) + 1
+            if count >= MAX_LOST_RUNS:
+                failed.add(invocation_id)
+                del lost_runs[invocation_id]
+        return failed
+
+    def _fail_lost(self, invocation_ids: set[str], started: set[str], exitcode: int | None) -> None:
+        outcomes: list[Outcome] = []
+        for invocation_id in invocation_ids:
+            error = WorkerExitedError(invocation_id, exitcode, MAX_LOST_RUNS)
+            self.app.logger.error("%s", error)
+            if invocation_id not in started:  # it died before its STARTED got out
+                outcomes.append(Outcome(invocation_id, _S.RUNNING))
+            outcomes.append(Outcome(invocation_id, _S.FAILED, exception=encode_exception(error)))
+        self.outcomes.put_many(outcomes)
 
     def _check_liveness(self) -> None:
         for worker in list(self._workers.values()):
@@ -300,16 +376,16 @@ class PersistentProcessRunner(BaseRunner):
             pass
 
     def _read_workers(self) -> None:
-        assert self._router is not None
-        recv = self._router.recv_multipart
-        put = self.outcomes.put
-        workers = self._workers
+        router = self._router
+        assert router is not None
+        recv = router.recv_multipart
+        workers, lost_runs = self._workers, self._lost_runs
+        outcomes: list[Outcome] = []
+        put = outcomes.append
         got_credits = False
-        while True:
-            try:
-                identity, frame = recv(zmq.NOBLOCK)
-            except zmq.Again:
-                break
+        # asking for EVENTS is much cheaper than the zmq.Again of a non-blocking recv
+        while cast(int, router.get(zmq.EVENTS)) & zmq.POLLIN:
+            identity, frame = recv()
             worker = workers.get(identity)
             if worker is None:  # a late message from a worker already re-queued
                 continue
@@ -322,16 +398,26 @@ class PersistentProcessRunner(BaseRunner):
             for event in islice(message, 1, None):
                 kind = event[0]
                 if kind == p.DONE:
-                    worker.in_flight.discard(event[1])
+                    worker.in_flight.pop(event[1], None)
+                    worker.running.discard(event[1])
+                    if lost_runs:
+                        lost_runs.pop(event[1], None)
                     status = p.STATUS_BY_VALUE[event[2]]
                     put(Outcome(event[1], status, event[3], event[4], event[5]))
+                elif kind == p.STARTED or kind == p.RESUMED:
+                    worker.running.add(event[1])
+                    put(Outcome(event[1], _EVENT_STATUS[kind]))
                 elif kind == p.RETURNED:
-                    worker.in_flight.discard(event[1])
+                    worker.in_flight.pop(event[1], None)
                     put(Outcome(event[1], _S.REROUTED))
                 elif kind == p.HELLO:
                     worker.ready = True
-                else:
-                    put(Outcome(event[1], _EVENT_STATUS[kind]))
+                    if self._draining:  # too late for the STOP sent to the ready ones
+                        self._send(worker, _STOP)
+                else:  # PAUSED
+                    worker.running.discard(event[1])
+                    put(Outcome(event[1], _S.PAUSED))
+        self.outcomes.put_many(outcomes)
         if got_credits and self._backlog:
             self._dispatch()
 
@@ -352,7 +438,7 @@ class PersistentProcessRunner(BaseRunner):
             for _ in range(share):
                 record, num_retries, claimed_at = backlog.popleft()
                 calls.append(p.to_call(record, num_retries, within - (now - claimed_at)))
-                in_flight.add(record.invocation_id)
+                in_flight[record.invocation_id] = None
             worker.credits -= share
             self._credits -= share
             self._send(worker, p.encode([p.CALLS, calls]))
@@ -371,9 +457,7 @@ class PersistentProcessRunner(BaseRunner):
     def _reroute(self, invocation_ids: list[str]) -> None:
         """Send back to the broker invocations this runner owns and will not finish. The
         OutcomeWriter does it after their earlier status changes, in order."""
-        put = self.outcomes.put
-        for invocation_id in invocation_ids:
-            put(Outcome(invocation_id, _S.REROUTED))
+        self.outcomes.put_many([Outcome(i, _S.REROUTED) for i in invocation_ids])
 
     # --- claiming -----------------------------------------------------------------------
 

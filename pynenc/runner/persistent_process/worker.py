@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import multiprocessing
 import os
 import signal
 import socket
@@ -20,19 +19,23 @@ import threading
 import time
 from collections import deque
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import zmq
 
 from pynenc.conf.config_runner import ConfigPersistentProcessRunner
 from pynenc.context import InvocationContext, current_runner_id
 from pynenc.exceptions import RunnerError
+from pynenc.invocation.errors import encode_exception
+from pynenc.invocation.status import InvocationStatus
 from pynenc.runner.base import BaseRunner
 from pynenc.runner.child_app import AppReference, load_app
 from pynenc.runner.execution import Outcome, execute, execute_async
 from pynenc.runner.persistent_process import protocol as p
 
 if TYPE_CHECKING:
+    from multiprocessing.connection import Connection
+
     from pynenc.app import Pynenc
     from pynenc.invocation.record import InvocationRecord
 
@@ -40,10 +43,11 @@ SLOTS = 1  # sync calls running at once, not counting those waiting on sub-invoc
 # While calls take under FAST_TASK_SEC on average the claim round trip costs more than
 # the task, so the worker asks for PREFETCH more calls to queue; slower tasks never get
 # calls queued behind them.
-PREFETCH = 48
+PREFETCH = 64
 FAST_TASK_SEC = 0.003
 # A queued call behind one running this long goes back to the dispatcher at once.
 STALL_SEC = 0.1
+_FLUSH_MS = 2  # while busy with fast calls, the main thread sends events this often
 _LINGER_MS = 2000  # time to flush the last events on exit
 
 
@@ -56,9 +60,11 @@ class _Call:
         "is_async",
         "num_retries",
         "on_executor",
+        "paused_at",
         "record",
         "resume_holding",
         "started",
+        "waited",
         "waits",
     )
 
@@ -74,6 +80,8 @@ class _Call:
         self.resume_holding = False
         self.started = 0.0
         self.waits = 0  # waits on sub-invocations in progress
+        self.paused_at = 0.0
+        self.waited = 0.0  # seconds spent waiting on sub-invocations
 
 
 class WorkerRunner(BaseRunner):
@@ -100,15 +108,24 @@ class WorkerRunner(BaseRunner):
         return self._worker.wait(ctx.invocation_id, invocation_ids, timeout_sec)
 
 
-def main(ref: AppReference, endpoint: str, identity: bytes, runner_id: str) -> None:
-    """Entry point of a worker process (started with spawn)."""
+def main(
+    ref: AppReference, endpoint: str, identity: bytes, runner_id: str, lifeline: Connection
+) -> None:
+    """Entry point of a worker process (forkserver or spawn). ``lifeline`` reaches EOF
+    when the dispatcher dies."""
     # the dispatcher decides when its workers stop: a Ctrl-C or SIGTERM sent to the whole
     # process group must not kill the calls it is draining
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     current_runner_id.set(runner_id)
     app = load_app(ref)
-    Worker(app, endpoint, identity, runner_id).run()
+    Worker(app, endpoint, identity, runner_id, lifeline).run()
+
+
+def _failed(call: _Call, exc: BaseException) -> Outcome:
+    return Outcome(
+        call.record.invocation_id, InvocationStatus.FAILED, exception=encode_exception(exc)
+    )
 
 
 def _new_event_loop() -> asyncio.AbstractEventLoop:
@@ -120,8 +137,11 @@ def _new_event_loop() -> asyncio.AbstractEventLoop:
 
 
 class Worker:
-    def __init__(self, app: Pynenc, endpoint: str, identity: bytes, runner_id: str) -> None:
+    def __init__(
+        self, app: Pynenc, endpoint: str, identity: bytes, runner_id: str, lifeline: Connection
+    ) -> None:
         self.app = app
+        self.lifeline = lifeline
         self.endpoint = endpoint
         self.identity = identity
         self.runner_id = runner_id
@@ -146,6 +166,7 @@ class Worker:
         self._local = threading.local()
         self._events: deque[list[Any]] = deque()
         self._nudged = False
+        self._main_sleeps = True  # the main thread may poll long: events must nudge it
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
@@ -162,28 +183,41 @@ class Worker:
         poller.register(dealer, zmq.POLLIN)
         wake_fd = self._wake_r.fileno()
         poller.register(wake_fd, zmq.POLLIN)
-        parent = multiprocessing.parent_process()
-        parent_sentinel = parent.sentinel if parent is not None else None
-        if parent_sentinel is not None:
-            poller.register(parent_sentinel, zmq.POLLIN)
+        lifeline = self.lifeline.fileno()
+        poller.register(lifeline, zmq.POLLIN)
         self._events.append([p.HELLO, os.getpid()])
         try:
             while True:
                 self._send(dealer)
                 if self._finished():
                     return
-                for item, _ in poller.poll(self._timeout_ms()):
+                for item, _ in poller.poll(self._poll_timeout_ms()):
                     if item is dealer:
                         self._receive(dealer)
                     elif item == wake_fd:
                         self._clear_wake()
-                    elif item == parent_sentinel:
+                    elif item == lifeline:
                         self.app.logger.warning("Worker %d: dispatcher gone, exiting", os.getpid())
                         os._exit(1)  # its calls are re-queued by whoever recovers the runner
+                self._main_sleeps = False
                 self._expire()
         finally:
             dealer.close()
             context.term()
+
+    def _poll_timeout_ms(self) -> int | None:
+        timeout = self._timeout_ms()
+        if self._calls and self._avg_task_sec < FAST_TASK_SEC:
+            # busy with fast calls: their events wait for this flush instead of a wake-up each
+            timeout = _FLUSH_MS if timeout is None else min(timeout, _FLUSH_MS)
+        # tells the threads whether an event could wait long for the next flush; set before
+        # looking at the events, so one added meanwhile is either seen here or nudges
+        self._main_sleeps = timeout is None or timeout > _FLUSH_MS
+        return 0 if self._events else timeout
+
+    def _batching(self) -> bool:
+        """Events may wait for the main thread's next flush (within _FLUSH_MS)."""
+        return self._avg_task_sec < FAST_TASK_SEC and not self._main_sleeps
 
     def _finished(self) -> bool:
         with self._lock:
@@ -208,12 +242,9 @@ class Worker:
         return SLOTS + (PREFETCH if self._avg_task_sec < FAST_TASK_SEC else 0)
 
     def _receive(self, dealer: zmq.Socket[bytes]) -> None:
-        while True:
-            try:
-                frame = dealer.recv(zmq.NOBLOCK)
-            except zmq.Again:
-                return
-            message = p.decode(frame)
+        # asking for EVENTS is much cheaper than the zmq.Again of a non-blocking recv
+        while cast(int, dealer.get(zmq.EVENTS)) & zmq.POLLIN:
+            message = p.decode(dealer.recv())
             if message[0] == p.CALLS:
                 self._accept(message[1])
             elif message[0] == p.STOP:
@@ -338,7 +369,8 @@ class Worker:
                     outcome.retry_delay,
                 ]
             )
-        self._nudge()
+        if not (self._queue and self._batching()):  # nothing else to run: send it now
+            self._nudge()
 
     def _release(self, call: _Call) -> None:
         """The call stops counting against credits and slots (lock held)."""
@@ -358,6 +390,7 @@ class Worker:
         with self._lock:
             call.waits += 1
             if call.waits == 1:
+                call.paused_at = time.perf_counter()
                 call.resume_holding = call.holding
                 if call.holding:
                     self._release(call)
@@ -373,6 +406,7 @@ class Worker:
                 if on_loop:
                     self._loop_blocked -= 1
                 if call.waits == 0:
+                    call.waited += time.perf_counter() - call.paused_at
                     if call.resume_holding:
                         call.holding = True
                         self._held += 1
@@ -420,11 +454,18 @@ class Worker:
             return call
 
     def _run(self, call: _Call) -> None:
-        self._emit([p.STARTED, call.record.invocation_id])
+        self._events.append([p.STARTED, call.record.invocation_id])
+        if not self._batching():
+            self._nudge()
         loop = self._thread_loop() if call.is_async else None
         started = time.perf_counter()
-        outcome = execute(self.app, call.record, call.num_retries, self.runner, loop)
-        self._finish(call, outcome, None if call.is_async else time.perf_counter() - started)
+        try:
+            outcome = execute(self.app, call.record, call.num_retries, self.runner, loop)
+        except BaseException as exc:  # SystemExit & co. end the call, never the worker
+            outcome = _failed(call, exc)
+        # the time it held its slot: waits on sub-invocations leave the slot to others
+        busy = time.perf_counter() - started - call.waited
+        self._finish(call, outcome, None if call.is_async else busy)
 
     def _thread_loop(self) -> asyncio.AbstractEventLoop:
         """This executor thread's own loop, for async calls that came while the shared
@@ -470,5 +511,8 @@ class Worker:
 
     async def _run_async(self, call: _Call) -> None:
         self._emit([p.STARTED, call.record.invocation_id])
-        outcome = await execute_async(self.app, call.record, call.num_retries, self.runner)
+        try:
+            outcome = await execute_async(self.app, call.record, call.num_retries, self.runner)
+        except BaseException as exc:  # would stop the shared loop: end only this call
+            outcome = _failed(call, exc)
         self._finish(call, outcome, None)
