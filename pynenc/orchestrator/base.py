@@ -41,6 +41,8 @@ class ClaimResult:
     controlled: list[str] = field(default_factory=list)
     final: list[str] = field(default_factory=list)
     num_retries: dict[str, int] = field(default_factory=dict)  # of the claimed ids
+    # the claimed ids' records, when the backend could read them in the same round trip
+    records: dict[str, InvocationRecord] | None = None
 
 
 class BaseOrchestrator(ABC):

@@ -139,7 +139,9 @@ class BaseRunner(ABC):
         )
         if not claim.claimed:
             return []
-        records = self.app.state_backend.get_invocations(claim.claimed)
+        records = claim.records
+        if records is None:
+            records = self.app.state_backend.get_invocations(claim.claimed)
         return [(records[i], claim.num_retries[i]) for i in claim.claimed if i in records]
 
     # --- what each runner defines -------------------------------------------------------

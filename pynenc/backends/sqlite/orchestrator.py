@@ -217,11 +217,16 @@ class SQLiteOrchestrator(BaseOrchestrator):
         if not (isinstance(broker, SQLiteBroker) and broker.db is self.db):
             return super().claim_next(max_count, timeout_sec, runner_id, start)
         now = time.time()
-        result = broker.retrieve_then(
-            max_count,
-            timeout_sec,
-            lambda conn, ids: self._claim_in(conn, ids, runner_id, time.time(), start),
-        )
+        backend = self.app.state_backend
+        same_file = isinstance(backend, SQLiteStateBackend) and backend.db is self.db
+
+        def claim(conn: sqlite3.Connection, ids: list[str]) -> ClaimResult:
+            result = self._claim_in(conn, ids, runner_id, time.time(), start)
+            if same_file:  # the records ride along: no second round trip for them
+                result.records = backend.read_records(conn, result.claimed)  # type: ignore[attr-defined]
+            return result
+
+        result = broker.retrieve_then(max_count, timeout_sec, claim)
         if result is None:
             return ClaimResult()
         if result.final:

@@ -50,15 +50,19 @@ class SQLiteStateBackend(BaseStateBackend):
         )
 
     def get_invocations(self, invocation_ids: Sequence[str]) -> dict[str, InvocationRecord]:
-        rows = self.db.read(
-            lambda conn: fetch_by_ids(
-                conn,
-                "SELECT invocation_id, task_id, arguments, parent_invocation_id, workflow_id, "
-                "workflow_task_id, created_at FROM invocations "
-                "WHERE app_id = ? AND invocation_id IN {ids}",
-                (self.app.app_id,),
-                invocation_ids,
-            )
+        return self.db.read(lambda conn: self.read_records(conn, invocation_ids))
+
+    def read_records(
+        self, conn: sqlite3.Connection, invocation_ids: Sequence[str]
+    ) -> dict[str, InvocationRecord]:
+        """Records by id, read with the caller's connection (inside its transaction)."""
+        rows = fetch_by_ids(
+            conn,
+            "SELECT invocation_id, task_id, arguments, parent_invocation_id, workflow_id, "
+            "workflow_task_id, created_at FROM invocations "
+            "WHERE app_id = ? AND invocation_id IN {ids}",
+            (self.app.app_id,),
+            invocation_ids,
         )
         return {row[0]: InvocationRecord(*row) for row in rows}
 

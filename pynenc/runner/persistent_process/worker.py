@@ -129,11 +129,13 @@ def _failed(call: _Call, exc: BaseException) -> Outcome:
 
 
 def _new_event_loop() -> asyncio.AbstractEventLoop:
+    """uvloop's when it is installed (pip install 'pynenc[uvloop]'), else asyncio's."""
     try:
         import uvloop
     except ImportError:
         return asyncio.new_event_loop()
-    return uvloop.new_event_loop()  # type: ignore[no-any-return]
+    loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
+    return loop
 
 
 class Worker:
