@@ -160,6 +160,128 @@ def test_lua_status_table_agrees_with_compute_transition() -> None:
         assert value == expected, case
 
 
+# --- one round trip per batch, replayed when its reply is lost --------------------------
+
+
+@pytest.fixture
+def redis_app(tmp_path: Path) -> Iterator[Pynenc]:
+    app = PynencBuilder().app_id("round-trips").custom_config(**redis_config(tmp_path)).build()
+    yield app
+    app.purge()
+    app.close()
+
+
+def submission(count: int, **options: object) -> tuple[list[Registration], list[InvocationRecord]]:
+    ids = [uuid.uuid4().hex for _ in range(count)]
+    registrations = [Registration(i, "tasks.add", **options) for i in ids]  # type: ignore[arg-type]
+    records = [
+        InvocationRecord(i, "tasks.add", b"\x81\xa1a\xc4\x01\xff", None, i, "tasks.add", 2.5)
+        for i in ids
+    ]
+    return registrations, records
+
+
+@contextmanager
+def round_trips(app: Pynenc, lose_first_reply: bool = False) -> Iterator[list[int]]:
+    """Count the calls to the server; optionally the first one runs but its reply is lost
+    (the client then retries it, as after a dropped connection)."""
+    client = app.orchestrator.client  # type: ignore[attr-defined]
+    run = client.run
+    count = [0]
+
+    def counted(op: object) -> object:
+        def once(redis_client: object) -> object:
+            count[0] += 1
+            result = op(redis_client)  # type: ignore[operator]
+            if lose_first_reply and count[0] == 1:
+                raise ConnectionError("reply lost")
+            return result
+
+        return run(once)
+
+    client.run = counted
+    try:
+        yield count
+    finally:
+        del client.run
+
+
+def test_a_submission_and_a_claim_with_its_records_are_one_round_trip_each(
+    redis_app: Pynenc,
+) -> None:
+    app = redis_app
+    registrations, records = submission(3)
+
+    with round_trips(app) as submitted:
+        ids = app.orchestrator.submit_invocations(registrations, records)
+    with round_trips(app) as claimed:
+        claim = app.orchestrator.claim_next(2, 1.0, "runner-1", start=True)
+
+    assert submitted == claimed == [1]
+    assert ids == [r.invocation_id for r in registrations]
+    assert claim.claimed == ids[:2]
+    assert claim.records == {r.invocation_id: r for r in records[:2]}
+    assert app.state_backend.get_invocations(ids) == {r.invocation_id: r for r in records}
+
+
+def test_a_submission_retried_after_its_reply_was_lost_runs_once(redis_app: Pynenc) -> None:
+    app = redis_app
+    first, first_records = submission(1, registration_key="k")
+    (holder,) = app.orchestrator.submit_invocations(first, first_records)
+    registrations, records = submission(3)
+    keyed, keyed_records = submission(1, registration_key="k")
+
+    with round_trips(app, lose_first_reply=True) as calls:
+        ids = app.orchestrator.submit_invocations(
+            [*registrations, *keyed], [*records, *keyed_records]
+        )
+
+    assert calls == [2]
+    assert ids == [*(r.invocation_id for r in registrations), holder]
+    assert app.broker.count_invocations() == 4
+    for invocation_id in ids:
+        assert [h.status for h in app.state_backend.get_history(invocation_id)] == [S.REGISTERED]
+    assert app.state_backend.get_invocations([keyed[0].invocation_id]) == {}
+    assert app.broker.retrieve_invocations(10, 1.0) == [holder, *ids[:3]]
+
+
+def test_a_claim_retried_after_its_reply_was_lost_claims_once_with_its_records(
+    redis_app: Pynenc,
+) -> None:
+    app = redis_app
+    registrations, records = submission(3)
+    ids = app.orchestrator.submit_invocations(registrations, records)
+
+    with round_trips(app, lose_first_reply=True) as calls:
+        claim = app.orchestrator.claim_next(2, 1.0, "runner-1", start=True)
+
+    assert calls == [2]
+    assert claim.claimed == ids[:2]
+    assert claim.records == {r.invocation_id: r for r in records[:2]}
+    history = app.state_backend.get_history(ids[0])
+    assert [h.status for h in history] == [S.REGISTERED, S.PENDING, S.RUNNING]
+    assert app.broker.retrieve_invocations(10, 1.0) == ids[2:]
+
+
+def test_a_submission_with_another_broker_stores_in_one_trip_then_routes(
+    tmp_path: Path,
+) -> None:
+    config = {**redis_config(tmp_path), "broker_cls": "MemBroker"}
+    app = PynencBuilder().app_id("other-broker").custom_config(**config).build()
+    try:
+        registrations, records = submission(2)
+        with round_trips(app) as calls:
+            ids = app.orchestrator.submit_invocations(registrations, records)
+        assert calls == [1]  # the memory broker's route is not a server call
+        assert app.broker.retrieve_invocations(10, 1.0) == ids
+        assert app.state_backend.get_invocations(ids) == {r.invocation_id: r for r in records}
+        claim = app.orchestrator.claim_invocations(ids, "runner-1", start=True)
+        assert claim.records == {r.invocation_id: r for r in records}
+    finally:
+        app.purge()
+        app.close()
+
+
 # --- credentials ------------------------------------------------------------------------
 
 

@@ -15,7 +15,7 @@ from pynenc.exceptions import (
     KeyArgumentsMismatchError,
     StatusOwnershipError,
 )
-from pynenc.invocation.record import Registration
+from pynenc.invocation.record import InvocationRecord, Registration
 from pynenc.invocation.status import InvocationStatus
 
 from .conftest import MakeApp, new_ids, register
@@ -91,6 +91,95 @@ def test_different_non_key_arguments_raise_when_asked(app: Pynenc) -> None:
     assert status_of(app, holder) == S.REGISTERED
 
 
+# --- submission (register + store + queue) ---------------------------------------------
+
+
+def submission(
+    count: int, task_id: str = "tasks.add", **options: Any
+) -> tuple[list[Registration], list[InvocationRecord]]:
+    """``count`` fresh registrations with the same options and their records (arguments
+    that are not valid UTF-8, as a serializer's bytes may be)."""
+    ids = new_ids(count)
+    registrations = [Registration(i, task_id, **options) for i in ids]
+    binary = b"\x81\xa1x\xc4\x02\x00\xff"
+    records = [
+        InvocationRecord(i, task_id, binary + k.to_bytes(4, "big"), None, i, task_id, 1.5 + k)
+        for k, i in enumerate(ids)
+    ]
+    return registrations, records
+
+
+def test_submit_registers_stores_and_queues_in_order(app: Pynenc) -> None:
+    registrations, records = submission(3)
+
+    ids = app.orchestrator.submit_invocations(registrations, records)
+
+    assert ids == [r.invocation_id for r in registrations]
+    assert {s.status for s in app.orchestrator.get_states(ids).values()} == {S.REGISTERED}
+    assert app.state_backend.get_invocations(ids) == {r.invocation_id: r for r in records}
+    history = app.state_backend.get_history(ids[1])
+    assert [(h.status, h.runner_id) for h in history] == [(S.REGISTERED, None)]
+    assert app.broker.retrieve_invocations(10, 1.0) == ids
+
+
+def test_submit_of_a_large_batch_queues_every_id_in_order(app: Pynenc) -> None:
+    registrations, records = submission(2000)
+
+    ids = app.orchestrator.submit_invocations(registrations, records)
+
+    assert ids == [r.invocation_id for r in registrations]
+    assert app.broker.count_invocations() == 2000
+    assert app.orchestrator.claim_next(2000, 1.0, RUNNER).claimed == ids
+
+
+def test_submit_under_registration_concurrency_returns_the_holder(app: Pynenc) -> None:
+    first, first_records = submission(1, registration_key="tasks.add:k")
+    (holder,) = app.orchestrator.submit_invocations(first, first_records)
+    again, again_records = submission(2, registration_key="tasks.add:k")
+
+    assert app.orchestrator.submit_invocations(again, again_records) == [holder, holder]
+    newcomers = [r.invocation_id for r in again]
+    assert app.orchestrator.get_states(newcomers) == {}
+    assert app.state_backend.get_invocations(newcomers) == {}
+    assert app.state_backend.get_invocations([holder]) == {holder: first_records[0]}
+    assert len(app.state_backend.get_history(holder)) == 1
+    assert app.broker.count_invocations() == 1
+    assert app.broker.retrieve_invocations(10, 1.0) == [holder]
+
+
+def test_submit_of_one_key_twice_in_a_batch_queues_the_first(app: Pynenc) -> None:
+    keyed, keyed_records = submission(2, registration_key="k")
+    free, free_records = submission(1)
+
+    ids = app.orchestrator.submit_invocations(
+        [keyed[0], free[0], keyed[1]], [keyed_records[0], free_records[0], keyed_records[1]]
+    )
+
+    first = keyed[0].invocation_id
+    assert ids == [first, free[0].invocation_id, first]
+    assert app.state_backend.get_invocations([keyed[1].invocation_id]) == {}
+    assert app.broker.retrieve_invocations(10, 1.0) == [first, free[0].invocation_id]
+
+
+def test_submit_with_different_non_key_arguments_raises_and_writes_nothing(
+    app: Pynenc,
+) -> None:
+    first, first_records = submission(1, registration_key="k", non_key_arguments="x")
+    (holder,) = app.orchestrator.submit_invocations(first, first_records)
+    app.broker.retrieve_invocations(1, 1.0)
+    free, free_records = submission(1)
+    bad, bad_records = submission(1, registration_key="k", non_key_arguments="y")
+
+    with pytest.raises(KeyArgumentsMismatchError):
+        app.orchestrator.submit_invocations([*free, *bad], [*free_records, *bad_records])
+
+    written = [free[0].invocation_id, bad[0].invocation_id]
+    assert app.orchestrator.get_states(written) == {}
+    assert app.state_backend.get_invocations(written) == {}
+    assert app.broker.count_invocations() == 0
+    assert status_of(app, holder) == S.REGISTERED
+
+
 # --- claims ---------------------------------------------------------------------------
 
 
@@ -130,6 +219,25 @@ def test_claim_next_pops_from_the_broker_and_claims(app: Pynenc) -> None:
     assert app.broker.count_invocations() == 0
     empty = app.orchestrator.claim_next(5, 0.05, RUNNER)
     assert empty.claimed == []
+
+
+def test_claims_return_the_claimed_records_when_the_backend_reads_them(app: Pynenc) -> None:
+    registrations, records = submission(3)
+    ids = app.orchestrator.submit_invocations(registrations, records)
+    by_id = {r.invocation_id: r for r in records}
+
+    popped = app.orchestrator.claim_next(2, 1.0, RUNNER, start=True)
+    named = app.orchestrator.claim_invocations([ids[2], ids[0]], OTHER_RUNNER, start=True)
+    # pops ids[2], already claimed: nothing claimed, no record
+    stale = app.orchestrator.claim_next(2, 0.05, RUNNER, start=True)
+
+    assert popped.claimed == ids[:2] and named.claimed == [ids[2]] and stale.claimed == []
+    assert {status_of(app, i) for i in ids} == {S.RUNNING}
+    if popped.records is not None:
+        assert popped.records == {i: by_id[i] for i in ids[:2]}
+    if named.records is not None:
+        assert named.records == {ids[2]: by_id[ids[2]]}
+    assert not stale.records
 
 
 def test_finish_stores_results_before_they_are_seen_final(app: Pynenc) -> None:

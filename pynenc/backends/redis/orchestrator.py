@@ -1,10 +1,11 @@
 """Redis orchestrator: every batch is one Lua script applying the generated status table.
 
 When the app's state backend and broker are Redis on the same server (the usual
-``.redis()`` setup), a script also writes the batch's history, results and exceptions,
-pops from the broker (``claim_next``) and routes freed parked invocations, so a runner's
-claim and its finish are one round trip each. Final transitions are published on the
-app's ``final`` channel, which wakes ``wait_for_final``.
+``.redis()`` setup), a script also writes the batch's history, records, results and
+exceptions, routes new and freed parked invocations, and pops from the broker and reads
+the claimed records (``claim_next``), so a client's submission, a runner's claim and its
+finish are one round trip each. Final transitions are published on the app's ``final``
+channel, which wakes ``wait_for_final``.
 """
 
 from __future__ import annotations
@@ -19,14 +20,14 @@ from pynenc.backends.redis import scripts
 from pynenc.backends.redis.broker import RedisBroker
 from pynenc.backends.redis.connection import SAFETY_RECHECK_SEC, IdListener, client_for
 from pynenc.backends.redis.keys import ORCHESTRATOR_KINDS, Keys
-from pynenc.backends.redis.state_backend import RedisStateBackend
+from pynenc.backends.redis.state_backend import RedisStateBackend, decode_record, encode_record
 from pynenc.exceptions import (
     InvalidStatusTransitionError,
     KeyArgumentsMismatchError,
     StatusOwnershipError,
     StatusTransitionError,
 )
-from pynenc.invocation.record import InvocationState, Registration
+from pynenc.invocation.record import InvocationRecord, InvocationState, Registration
 from pynenc.invocation.status import InvocationStatus
 from pynenc.orchestrator.base import BaseOrchestrator, ClaimResult
 
@@ -87,24 +88,25 @@ class RedisOrchestrator(BaseOrchestrator):
             return []
         args = self._args(now, None)
         for r in registrations:
-            non_key = "" if r.non_key_arguments is None else "+" + r.non_key_arguments
-            args += [
-                r.invocation_id,
-                r.task_id,
-                r.registration_key or "",
-                r.running_key or "",
-                non_key,
-                "1" if r.reroute_on_control else "0",
-            ]
-        outcome, detail = json.loads(self.client.call(scripts.REGISTER, self.prefix, args))
-        if outcome == "mismatch":
-            raise KeyArgumentsMismatchError(
-                f"Task '{detail}' already has a pending invocation with the same key "
-                "arguments but different other arguments (on_diff_non_key_args_raise=True)."
-            )
-        ids = [r.invocation_id for r in registrations]
-        for index, holder in scripts.as_list(detail):
-            ids[int(index) - 1] = holder
+            args += _registration_args(r)
+        return _holders(registrations, self.client.call(scripts.REGISTER, self.prefix, args))
+
+    def submit_invocations(
+        self, registrations: Sequence[Registration], records: Sequence[InvocationRecord]
+    ) -> list[str]:
+        """One SUBMIT script registers, stores the fresh records and (with the broker
+        inline) queues them: one round trip."""
+        if not self._inline_state or not registrations:
+            return super().submit_invocations(registrations, records)
+        args = self._args(time.time(), None)
+        for r, record in zip(registrations, records, strict=True):
+            args += _registration_args(r)
+            args.append(encode_record(record))
+        ids = _holders(registrations, self.client.call(scripts.SUBMIT, self.prefix, args))
+        if not self._inline_broker:
+            fresh = [i for r, i in zip(registrations, ids, strict=True) if r.invocation_id == i]
+            if fresh:
+                self.app.broker.route_invocations(fresh)
         return ids
 
     def _claim(
@@ -119,8 +121,11 @@ class RedisOrchestrator(BaseOrchestrator):
         """One CLAIM script: claim ``ids``, or first pop ``pop`` ids from the broker.
         Returns the claim, how many ids were popped and when the next delayed one is due."""
         args = [*self._args(now, runner_id), "1" if start else "0", pop, *ids]
-        reply = json.loads(self.client.call(scripts.CLAIM, self.prefix, args))
-        claimed, retries, controlled, final, popped, next_due = reply
+        raw = self.client.call(scripts.CLAIM, self.prefix, args)
+        values: list[bytes | None] | None = None
+        if isinstance(raw, list):  # the state backend is inline: the records follow
+            raw, *values = raw
+        claimed, retries, controlled, final, popped, next_due = json.loads(raw)
         claimed = scripts.as_list(claimed)
         result = ClaimResult(
             claimed,
@@ -128,6 +133,10 @@ class RedisOrchestrator(BaseOrchestrator):
             scripts.as_list(final),
             {i: int(n) for i, n in zip(claimed, scripts.as_list(retries), strict=True)},
         )
+        if values is not None:
+            result.records = {
+                i: decode_record(i, v) for i, v in zip(claimed, values, strict=True) if v
+            }
         return result, int(popped), float(next_due)
 
     def claim_next(
@@ -292,6 +301,32 @@ class RedisOrchestrator(BaseOrchestrator):
     def close(self) -> None:
         self._listener.close()
         self.client.close()
+
+
+def _registration_args(r: Registration) -> list[Any]:
+    """The six script arguments of one registration (see ``scripts.REGISTER_LUA``)."""
+    return [
+        r.invocation_id,
+        r.task_id,
+        r.registration_key or "",
+        r.running_key or "",
+        "" if r.non_key_arguments is None else "+" + r.non_key_arguments,
+        "1" if r.reroute_on_control else "0",
+    ]
+
+
+def _holders(registrations: Sequence[Registration], raw: Any) -> list[str]:
+    """Per registration, the id standing for it, from a REGISTER or SUBMIT reply."""
+    outcome, detail = json.loads(raw)
+    if outcome == "mismatch":
+        raise KeyArgumentsMismatchError(
+            f"Task '{detail}' already has a pending invocation with the same key "
+            "arguments but different other arguments (on_diff_non_key_args_raise=True)."
+        )
+    ids = [r.invocation_id for r in registrations]
+    for index, holder in scripts.as_list(detail):
+        ids[int(index) - 1] = holder
+    return ids
 
 
 def _remaining(deadline: float | None) -> float | None:

@@ -6,7 +6,9 @@ pair and every ownership case: the scripts look outcomes up, they never re-deriv
 
 Every mutating script starts with ``PRELUDE``; its ARGV[1..4] are the app prefix, this
 call's reply key, the previous reply key to drop and the reply TTL (ms). Scripts return
-their reply JSON-encoded (an empty Lua table encodes as ``{}``: read it as an empty list).
+their reply JSON-encoded (an empty Lua table encodes as ``{}``: read it as an empty list);
+CLAIM with the state backend inline returns that JSON and then the claimed ids' records,
+which are binary (JSON cannot carry them).
 """
 
 from __future__ import annotations
@@ -111,20 +113,24 @@ end
 """
 )
 
-PRELUDE = """
+# ``cached`` is the reply kept by an earlier run of this very call (retried after its reply
+# was lost): PRELUDE returns it; a script replaying more than its JSON starts with
+# PRELUDE_HEAD and replays itself.
+PRELUDE_HEAD = """
 local P = ARGV[1]
 local TOKEN = ARGV[2]
 local ACK = ARGV[3]
 local REPLY_TTL = ARGV[4]
 if ACK ~= '' then redis.call('DEL', ACK) end
 local cached = redis.call('GET', TOKEN)
-if cached then return cached end
 local function reply(result)
   local encoded = cjson.encode(result)
   redis.call('SET', TOKEN, encoded, 'PX', REPLY_TTL)
   return encoded
 end
 """
+
+PRELUDE = PRELUDE_HEAD + "if cached then return cached end\n"
 
 BROKER_LUA = """
 local function server_now()
@@ -268,56 +274,95 @@ end
 
 _ORCHESTRATOR = PRELUDE + BROKER_LUA + STATUS_LUA + ORCHESTRATOR_LUA
 
-# ARGV[10..]: per registration id, task_id, registration key, running key, non-key
-# arguments ('' none, '+' value), reroute (1/0). Reply: 'mismatch' and the task id, or the
-# (1-based index, holder id) pairs of registrations an existing invocation stands for.
-REGISTER = (
-    PRELUDE
-    + BROKER_LUA
-    + STATUS_SETS
-    + ORCHESTRATOR_LUA
-    + """
-local holders, taken, fresh = {}, {}, {}
-for b = 10, #ARGV, 6 do
-  local id, rk, nk = ARGV[b], ARGV[b + 2], ARGV[b + 4]
-  local holder = nil
-  if rk ~= '' then
-    holder = holders[rk]
-    if not holder then
-      local hid = redis.call('HGET', P .. 'reg-keys', rk)
-      if hid then
-        local f = redis.call('HMGET', P .. 'st:' .. hid, 's', 'nk')
-        if f[1] then holder = {hid, f[2] or ''} end
+# Registrations from ARGV[10..], ``stride`` values each: id, task_id, registration key,
+# running key, non-key arguments ('' none, '+' value), reroute (1/0) (SUBMIT adds the
+# record). Writes the fresh ones as REGISTERED and returns the (1-based index, holder id)
+# pairs of registrations an existing invocation stands for and the ARGV index of each
+# fresh one; or nil and the task id on a non-key arguments mismatch, having written nothing.
+REGISTER_LUA = """
+local function register(stride)
+  local holders, taken, fresh = {}, {}, {}
+  for b = 10, #ARGV, stride do
+    local id, rk, nk = ARGV[b], ARGV[b + 2], ARGV[b + 4]
+    local holder = nil
+    if rk ~= '' then
+      holder = holders[rk]
+      if not holder then
+        local hid = redis.call('HGET', P .. 'reg-keys', rk)
+        if hid then
+          local f = redis.call('HMGET', P .. 'st:' .. hid, 's', 'nk')
+          if f[1] then holder = {hid, f[2] or ''} end
+        end
       end
     end
+    if holder then
+      if nk ~= '' and nk ~= holder[2] then return nil, ARGV[b + 1] end
+      taken[#taken + 1] = {(b - 10) / stride + 1, holder[1]}
+    else
+      if rk ~= '' then holders[rk] = {id, nk} end
+      fresh[#fresh + 1] = b
+    end
   end
-  if holder then
-    if nk ~= '' and nk ~= holder[2] then return cjson.encode({'mismatch', ARGV[b + 1]}) end
-    taken[#taken + 1] = {(b - 10) / 6 + 1, holder[1]}
-  else
-    if rk ~= '' then holders[rk] = {id, nk} end
-    fresh[#fresh + 1] = b
+  for _, b in ipairs(fresh) do
+    local id = ARGV[b]
+    redis.call('HSET', P .. 'st:' .. id, 's', REGISTERED, 'n', 0, 'u', NOW, 't', ARGV[b + 1],
+      'rk', ARGV[b + 2], 'rn', ARGV[b + 3], 'nk', ARGV[b + 4], 'rr', ARGV[b + 5], 'o', '')
+    redis.call('ZADD', P .. 'by-status:' .. REGISTERED, NOW, id)
+    if ARGV[b + 2] ~= '' then redis.call('HSET', P .. 'reg-keys', ARGV[b + 2], id) end
+    hist(id, REGISTERED)
   end
+  return taken, fresh
 end
-for _, b in ipairs(fresh) do
-  local id = ARGV[b]
-  local st = P .. 'st:' .. id
-  redis.call('HSET', st, 's', REGISTERED, 'n', 0, 'u', NOW, 't', ARGV[b + 1],
-    'rk', ARGV[b + 2], 'rn', ARGV[b + 3], 'nk', ARGV[b + 4], 'rr', ARGV[b + 5], 'o', '')
-  redis.call('ZADD', P .. 'by-status:' .. REGISTERED, NOW, id)
-  if ARGV[b + 2] ~= '' then redis.call('HSET', P .. 'reg-keys', ARGV[b + 2], id) end
-  hist(id, REGISTERED)
+"""
+
+_REGISTERING = PRELUDE + BROKER_LUA + STATUS_SETS + ORCHESTRATOR_LUA + REGISTER_LUA
+
+# Reply: 'mismatch' and the task id, or 'ok' and the (index, holder id) pairs.
+REGISTER = (
+    _REGISTERING
+    + """
+local taken, detail = register(6)
+if not taken then return cjson.encode({'mismatch', detail}) end
+return reply({'ok', taken})
+"""
+)
+
+# The client's whole write for a batch (only with the state backend inline): REGISTER's
+# registrations, each followed by its record's bytes; the fresh ones' records are stored
+# (SET NX) and, when ROUTE_INLINE, their ids queued in order. Reply as REGISTER's.
+SUBMIT = (
+    _REGISTERING
+    + """
+local taken, detail = register(7)
+if not taken then return cjson.encode({'mismatch', detail}) end
+local ids = {}
+for k, b in ipairs(detail) do
+  ids[k] = ARGV[b]
+  redis.call('SET', P .. 'rec:' .. ARGV[b], ARGV[b + 6], 'NX')
 end
+if ROUTE_INLINE then route(ids) end
 return reply({'ok', taken})
 """
 )
 
 # ARGV[10] start (1/0), ARGV[11] how many to pop from the broker first (0: claim the ids
 # from ARGV[12..]). Reply: claimed ids, their num_retries, controlled, final, ids popped,
-# seconds until the next delayed id is due.
+# seconds until the next delayed id is due. With the state backend inline the records of
+# the claimed ids ride along: the script returns {reply, record or false per claimed id}
+# (a replay reads the records again: they never change).
 CLAIM = (
-    _ORCHESTRATOR
+    PRELUDE_HEAD
+    + BROKER_LUA
+    + STATUS_LUA
+    + ORCHESTRATOR_LUA
     + """
+local function with_records(encoded, claimed)
+  if not INLINE then return encoded end
+  local out = {encoded}
+  for _, id in ipairs(claimed) do out[#out + 1] = redis.call('GET', P .. 'rec:' .. id) end
+  return out
+end
+if cached then return with_records(cached, cjson.decode(cached)[1]) end
 local start = ARGV[10] == '1'
 local ids, next_due = {}, -1
 local pop_count = tonumber(ARGV[11])
@@ -368,7 +413,7 @@ for _, id in ipairs(ids) do
   end
 end
 announce()
-return reply({claimed, retries, controlled, final, #ids, next_due})
+return with_records(reply({claimed, retries, controlled, final, #ids, next_due}), claimed)
 """
 )
 

@@ -36,7 +36,7 @@ def decode_history(raw: bytes | str) -> StatusRecord:
     return StatusRecord(InvocationStatus(status), float(timestamp), runner[0] if runner else None)
 
 
-def _encode_record(r: InvocationRecord) -> bytes:
+def encode_record(r: InvocationRecord) -> bytes:
     fields = [
         r.task_id,
         r.arguments,
@@ -48,7 +48,7 @@ def _encode_record(r: InvocationRecord) -> bytes:
     return msgpack.packb(fields, use_bin_type=True)  # type: ignore[no-any-return]
 
 
-def _decode_record(invocation_id: str, raw: bytes) -> InvocationRecord:
+def decode_record(invocation_id: str, raw: bytes) -> InvocationRecord:
     task_id, arguments, parent, workflow_id, workflow_task_id, created_at = msgpack.unpackb(
         raw, raw=False
     )
@@ -73,13 +73,13 @@ class RedisStateBackend(BaseStateBackend):
 
     def store_invocations(self, records: Sequence[InvocationRecord]) -> None:
         if records:
-            pairs = [x for r in records for x in (r.invocation_id, _encode_record(r))]
+            pairs = [x for r in records for x in (r.invocation_id, encode_record(r))]
             self.client.call_repeatable(scripts.STORE, [self.prefix, "rec:", "", *pairs])
 
     def get_invocations(self, invocation_ids: Sequence[str]) -> dict[str, InvocationRecord]:
         ids = list(dict.fromkeys(invocation_ids))
         values = self._mget([self.keys.record(i) for i in ids])
-        return {i: _decode_record(i, raw) for i, raw in zip(ids, values, strict=True) if raw}
+        return {i: decode_record(i, raw) for i, raw in zip(ids, values, strict=True) if raw}
 
     def _mget(self, keys: list[str]) -> list[Any]:
         if not keys:
