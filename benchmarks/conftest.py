@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -91,16 +92,12 @@ def memory_app() -> Iterator[Pynenc]:
     _use()
 
 
-def _runner_env(db_path: Path, runner_cls: str = "ThreadRunner") -> dict[str, str]:
+def _runner_env(config: dict[str, Any]) -> dict[str, str]:
     env = dict(os.environ)
+    # environment variables beat the module's builder values (memory)
+    env.update({f"PYNENC__{field.upper()}": str(value) for field, value in config.items()})
     env.update(
         {
-            # environment variables beat the module's builder values (memory)
-            "PYNENC__BROKER_CLS": "SQLiteBroker",
-            "PYNENC__STATE_BACKEND_CLS": "SQLiteStateBackend",
-            "PYNENC__ORCHESTRATOR_CLS": "SQLiteOrchestrator",
-            "PYNENC__RUNNER_CLS": runner_cls,
-            "PYNENC__SQLITE_DB_PATH": str(db_path),
             "PYNENC__LOGGING_LEVEL": os.environ.get("PYNENC__LOGGING_LEVEL", "warning"),
             "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")])),
         }
@@ -149,7 +146,7 @@ def serve_with_runner_process(tmp_path: Path, runner_cls: str) -> Iterator[Pynen
         process = subprocess.Popen(
             [*command, "runner", "start"],
             cwd=REPO,
-            env=_runner_env(db_path, runner_cls),
+            env=_runner_env(config),
             stdout=out,
             stderr=subprocess.STDOUT,
         )

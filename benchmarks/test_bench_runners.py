@@ -17,7 +17,7 @@ from benchmarks import bench_tasks
 from benchmarks.conftest import QUICK, serve_with_runner_process
 from pynenc import Pynenc
 
-RUNNERS = ["ThreadRunner", "MultiThreadRunner", "ProcessRunner"]
+RUNNERS = ["ThreadRunner", "MultiThreadRunner", "ProcessRunner", "PersistentProcessRunner"]
 
 # (task, arguments of one call, calls per round): sized so a round takes about a second
 WORKLOADS: dict[str, tuple[Callable[..., Any], tuple[Any, ...], int]] = {

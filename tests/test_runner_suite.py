@@ -52,6 +52,7 @@ COMBOS = [
         {"min_processes": 2, "max_processes": 2, "min_threads": 1, "max_threads": 1},
     ),
     Combo("sqlite", "ProcessRunner", {"max_processes": 2}),
+    Combo("sqlite", "PersistentProcessRunner", {"num_processes": 2}),
 ]
 
 

@@ -198,8 +198,9 @@ def flaky_on_disk(path: str, failures: int) -> int:
 
 
 @app.task
-async def async_nap_span(seconds: float) -> tuple[float, float]:
-    """Awaits ``seconds``; returns when it ran, so overlap of async tasks can be checked."""
+async def async_nap_span(seconds: float) -> tuple[float, float, int, int]:
+    """Awaits ``seconds``; returns when it ran and on which process and event loop, so the
+    overlap of async tasks and the loops they shared can be checked."""
     start = time.time()
     await asyncio.sleep(seconds)
-    return start, time.time()
+    return start, time.time(), os.getpid(), id(asyncio.get_running_loop())

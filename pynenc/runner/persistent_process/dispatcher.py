@@ -36,6 +36,7 @@ from pynenc.runner.persistent_process import transport
 from pynenc.runner.persistent_process.worker import main as worker_main
 
 if TYPE_CHECKING:
+    from multiprocessing.connection import Connection
     from multiprocessing.context import ForkServerContext, SpawnContext
     from multiprocessing.process import BaseProcess
 
@@ -54,7 +55,6 @@ _SENTINELS_POLLABLE = os.name == "posix"
 _LIVENESS_POLL_MS = 100
 
 _S = InvocationStatus
-_EVENT_STATUS = {p.STARTED: _S.RUNNING, p.RESUMED: _S.RESUMED}
 _STOP = p.encode([p.STOP])
 
 
@@ -82,15 +82,22 @@ def _process_context() -> ForkServerContext | SpawnContext:
     spawn; never plain fork, which copies this threaded process mid-flight."""
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("spawn")
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload([worker_main.__module__])
-    return context
+    return multiprocessing.get_context("forkserver")
 
 
 class _Worker:
     """The dispatcher's view of one worker process."""
 
-    __slots__ = ("credits", "identity", "in_flight", "process", "ready", "running", "slot")
+    __slots__ = (
+        "credits",
+        "identity",
+        "in_flight",
+        "process",
+        "ready",
+        "running",
+        "slot",
+        "started",
+    )
 
     def __init__(self, slot: int, identity: bytes, process: BaseProcess) -> None:
         self.slot = slot
@@ -98,7 +105,8 @@ class _Worker:
         self.process = process
         self.credits = 0  # calls it asked for and has not been sent
         self.in_flight: dict[str, None] = {}  # sent, not yet DONE or RETURNED; oldest first
-        self.running: set[str] = set()  # of those, started and not waiting on others
+        self.started: set[str] = set()  # of those, the ones that began
+        self.running: set[str] = set()  # of those, the ones not waiting on others
         self.ready = False  # its HELLO arrived
 
 
@@ -117,9 +125,9 @@ class PersistentProcessRunner(BaseRunner):
         super().__init__(app)
         conf: ConfigPersistentProcessRunner = self.conf  # type: ignore[assignment]
         self.num_processes = worker_count(conf.num_processes)
+        self._batch_size = conf.runner_batch_size
         self._mp = _process_context()
-        # workers hold the read end: it reaches EOF when this process dies, however it dies
-        self._lifeline_r, self._lifeline_w = self._mp.Pipe(duplex=False)
+        self._lifeline: tuple[Connection, Connection] | None = None
         self._workers: dict[bytes, _Worker] = {}  # live processes, by ZeroMQ identity
         self._by_sentinel: dict[int, _Worker] = {}
         self._start_failures = [0] * self.num_processes
@@ -130,9 +138,8 @@ class PersistentProcessRunner(BaseRunner):
         self._claiming = False  # a claim request is with the fetcher
         self._requests: queue.SimpleQueue[int | None] = queue.SimpleQueue()
         self._batches: queue.SimpleQueue[list[tuple[InvocationRecord, int]]] = queue.SimpleQueue()
-        self._wake_r, self._wake_w = socket.socketpair()
-        self._wake_r.setblocking(False)
-        self._wake_w.setblocking(False)
+        self._wake_r: socket.socket | None = None
+        self._wake_w: socket.socket | None = None
         self._context: zmq.Context[zmq.Socket[bytes]] | None = None
         self._router: zmq.Socket[bytes] | None = None
         self._poller = zmq.Poller()
@@ -196,6 +203,13 @@ class PersistentProcessRunner(BaseRunner):
     def _open(self) -> None:
         current_runner_id.set(self.runner_id)
         self._app_ref = reference_to(self.app)
+        if self._mp.get_start_method() == "forkserver":  # unless another runner started it
+            self._mp.set_forkserver_preload([worker_main.__module__])
+        # workers hold the read end: it reaches EOF when this process dies, however it dies
+        self._lifeline = self._mp.Pipe(duplex=False)
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
         self._context = zmq.Context()
         router = self._router = self._context.socket(zmq.ROUTER)
         router.setsockopt(zmq.ROUTER_MANDATORY, 1)  # a send to a dead worker raises
@@ -224,15 +238,14 @@ class PersistentProcessRunner(BaseRunner):
             self._context.term()
         if self._endpoint is not None:
             self._endpoint.close()
-        self._wake_r.close()
-        self._wake_w.close()
-        self._lifeline_w.close()
-        self._lifeline_r.close()
+        for closable in (self._wake_r, self._wake_w, *(self._lifeline or ())):
+            if closable is not None:
+                closable.close()
 
     # --- workers ------------------------------------------------------------------------
 
     def _spawn(self, slot: int) -> None:
-        assert self._endpoint is not None
+        assert self._endpoint is not None and self._lifeline is not None
         self._spawned += 1
         identity = b"%d.%d" % (slot, self._spawned)
         process = self._mp.Process(
@@ -242,7 +255,7 @@ class PersistentProcessRunner(BaseRunner):
                 self._endpoint.address,
                 identity,
                 self.runner_id,
-                self._lifeline_r,
+                self._lifeline[0],
             ),
             name=f"pynenc-worker-{slot}",
             daemon=True,
@@ -275,7 +288,7 @@ class PersistentProcessRunner(BaseRunner):
                 len(lost) - len(failed),
             )
         if failed:
-            self._fail_lost(failed, worker.running, process.exitcode)
+            self._fail_lost(failed, worker.started, process.exitcode)
         process.close()
         if stopping:
             return
@@ -297,10 +310,14 @@ class PersistentProcessRunner(BaseRunner):
         """Ids running on a dead worker for the MAX_LOST_RUNS-th time: likely the cause.
 
         A call that kills its process at once may die before its STARTED is sent: with
-        none known running, the oldest call sent (the first it would start) is suspect."""
+        none known running, the oldest call not started (the next it would start) is."""
         failed: set[str] = set()
         lost_runs = self._lost_runs
-        suspects = worker.running or set(islice(worker.in_flight, 1))
+        suspects = worker.running
+        if not suspects:
+            started = worker.started
+            first = next((i for i in worker.in_flight if i not in started), None)
+            suspects = {first} if first is not None else set()
         for invocation_id in suspects:
             lost_runs[invocation_id] = count = lost_runs.get(invocation_id, 0) + 1
             if count >= MAX_LOST_RUNS:
@@ -332,6 +349,8 @@ class PersistentProcessRunner(BaseRunner):
     # --- the loop -----------------------------------------------------------------------
 
     def _wake(self) -> None:
+        if self._wake_w is None:
+            return  # not serving yet
         try:
             self._wake_w.send(b"\0")
         except (BlockingIOError, InterruptedError):
@@ -347,6 +366,7 @@ class PersistentProcessRunner(BaseRunner):
         return timeout
 
     def _step(self, timeout_ms: int) -> None:
+        assert self._wake_r is not None
         router, wake_fd = self._router, self._wake_r.fileno()
         exited: list[_Worker] = []
         for item, _ in self._poller.poll(timeout_ms):
@@ -369,6 +389,7 @@ class PersistentProcessRunner(BaseRunner):
         self._request_claim()
 
     def _clear_wake(self) -> None:
+        assert self._wake_r is not None
         try:
             while self._wake_r.recv(4096):
                 pass
@@ -399,14 +420,19 @@ class PersistentProcessRunner(BaseRunner):
                 kind = event[0]
                 if kind == p.DONE:
                     worker.in_flight.pop(event[1], None)
+                    worker.started.discard(event[1])
                     worker.running.discard(event[1])
                     if lost_runs:
                         lost_runs.pop(event[1], None)
                     status = p.STATUS_BY_VALUE[event[2]]
                     put(Outcome(event[1], status, event[3], event[4], event[5]))
-                elif kind == p.STARTED or kind == p.RESUMED:
+                elif kind == p.STARTED:
+                    worker.started.add(event[1])
                     worker.running.add(event[1])
-                    put(Outcome(event[1], _EVENT_STATUS[kind]))
+                    put(Outcome(event[1], _S.RUNNING))
+                elif kind == p.RESUMED:
+                    worker.running.add(event[1])
+                    put(Outcome(event[1], _S.RESUMED))
                 elif kind == p.RETURNED:
                     worker.in_flight.pop(event[1], None)
                     put(Outcome(event[1], _S.REROUTED))
@@ -467,7 +493,7 @@ class PersistentProcessRunner(BaseRunner):
         free = self._credits - len(self._backlog)
         if free > 0:
             self._claiming = True
-            self._requests.put(free)
+            self._requests.put(min(free, self._batch_size))
 
     def _take_batches(self) -> None:
         while True:

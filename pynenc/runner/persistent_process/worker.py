@@ -49,6 +49,9 @@ FAST_TASK_SEC = 0.003
 STALL_SEC = 0.1
 _FLUSH_MS = 2  # while busy with fast calls, the main thread sends events this often
 _LINGER_MS = 2000  # time to flush the last events on exit
+# ZeroMQ polls pipes only on POSIX; elsewhere the lifeline is looked at periodically
+_FDS_POLLABLE = os.name == "posix"
+_LIFELINE_CHECK_MS = 500
 
 
 class _Call:
@@ -185,8 +188,9 @@ class Worker:
         poller.register(dealer, zmq.POLLIN)
         wake_fd = self._wake_r.fileno()
         poller.register(wake_fd, zmq.POLLIN)
-        lifeline = self.lifeline.fileno()
-        poller.register(lifeline, zmq.POLLIN)
+        lifeline = self.lifeline.fileno() if _FDS_POLLABLE else -1
+        if _FDS_POLLABLE:
+            poller.register(lifeline, zmq.POLLIN)
         self._events.append([p.HELLO, os.getpid()])
         try:
             while True:
@@ -199,17 +203,24 @@ class Worker:
                     elif item == wake_fd:
                         self._clear_wake()
                     elif item == lifeline:
-                        self.app.logger.warning("Worker %d: dispatcher gone, exiting", os.getpid())
-                        os._exit(1)  # its calls are re-queued by whoever recovers the runner
+                        self._orphaned()
+                if not _FDS_POLLABLE and self.lifeline.poll():
+                    self._orphaned()
                 self._main_sleeps = False
                 self._expire()
         finally:
             dealer.close()
             context.term()
 
+    def _orphaned(self) -> None:
+        self.app.logger.warning("Worker %d: its dispatcher is gone, exiting", os.getpid())
+        os._exit(1)  # its calls are re-queued by whoever recovers the dispatcher's runner
+
     def _poll_timeout_ms(self) -> int | None:
         timeout = self._timeout_ms()
-        if self._calls and self._avg_task_sec < FAST_TASK_SEC:
+        if not _FDS_POLLABLE:  # look at the lifeline this often instead
+            timeout = _LIFELINE_CHECK_MS if timeout is None else min(timeout, _LIFELINE_CHECK_MS)
+        if self._queue and self._avg_task_sec < FAST_TASK_SEC:
             # busy with fast calls: their events wait for this flush instead of a wake-up each
             timeout = _FLUSH_MS if timeout is None else min(timeout, _FLUSH_MS)
         # tells the threads whether an event could wait long for the next flush; set before
@@ -498,6 +509,11 @@ class Worker:
     def _start_async(self, call: _Call) -> None:
         loop = self._loop
         assert loop is not None
+        if time.monotonic() > call.deadline:  # the loop was busy (blocked?) for too long
+            with self._lock:
+                self._hand_back(call)
+            self._nudge()
+            return
         task = loop.create_task(self._run_async(call))
         # runs right after the task's first step: if it is awaiting by then, it no longer
         # needs its credit and this worker can take more calls
