@@ -136,10 +136,22 @@ def sqlite_runner_process(tmp_path: Path) -> Iterator[Pynenc]:
     yield from serve_with_runner_process(tmp_path, "ThreadRunner")
 
 
-def serve_with_runner_process(tmp_path: Path, runner_cls: str) -> Iterator[Pynenc]:
-    """The bench app on SQLite, served by ``runner_cls`` started by the CLI in a process."""
-    db_path = tmp_path / "bench.db"
-    app = _use(**PynencBuilder().sqlite(sqlite_db_path=str(db_path)).config, runner_cls=runner_cls)
+def backend_config(backend: str, tmp_path: Path) -> dict[str, Any]:
+    """Builder values selecting ``backend`` ("sqlite" or "redis") for one benchmark."""
+    if backend == "sqlite":
+        return PynencBuilder().sqlite(sqlite_db_path=str(tmp_path / "bench.db")).config
+    from tests.runner_support import redis_config  # skips locally, fails in CI, if absent
+
+    return {**PynencBuilder().redis().config, **redis_config(tmp_path)}
+
+
+def serve_with_runner_process(
+    tmp_path: Path, runner_cls: str, backend: str = "sqlite"
+) -> Iterator[Pynenc]:
+    """The bench app on ``backend``, served by ``runner_cls`` started by the CLI in a
+    process of its own."""
+    config = {**backend_config(backend, tmp_path), "runner_cls": runner_cls}
+    app = _use(**config)
     log = tmp_path / "runner.log"
     command = [sys.executable, "-m", "pynenc", "--app", "benchmarks.bench_tasks.app"]
     with log.open("wb") as out:
