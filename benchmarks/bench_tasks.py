@@ -30,3 +30,9 @@ def cpu_bound(n: int) -> int:
     for i in range(n):
         total += i * i % 7
     return total
+
+
+@app.task
+def fan_out(width: int) -> int:
+    """A task that starts ``width`` sub-tasks and waits for all of them (nested fan-out)."""
+    return sum(add.parallelize([(i, 1) for i in range(width)]).results)
