@@ -57,6 +57,11 @@ _SMALL_WAIT = 64
 _SCAN_OVERLAP_SEC = 0.1
 
 
+# value -> member without the Enum call machinery (rows are read by the thousand)
+_STATUS_OF: dict[Any, InvocationStatus] = {s.value: s for s in InvocationStatus}
+_STATUS_OF.update({s: s for s in InvocationStatus})
+
+
 class _Row:
     """Working copy of one invocation during a transaction."""
 
@@ -71,13 +76,29 @@ class _Row:
     )
 
     def __init__(self, row: tuple[Any, ...]) -> None:
-        self.status = InvocationStatus(row[1])
+        self.status = _STATUS_OF[row[1]]
         self.owner: str | None = row[2]
         self.num_retries: int = row[3]
         self.running_key: str | None = row[4]
         self.held_key: str | None = row[5]
         self.reroute = bool(row[6])
         self.parked_seq: int | None = row[7]
+
+
+def _grouping_keeps_order(
+    entries: Sequence[tuple[str, InvocationStatus]], groups: list[InvocationStatus]
+) -> bool:
+    """True when inserting the entries status group by status group (in ``groups`` order)
+    keeps every invocation's own entries in their original order (e.g. a batch of
+    RUNNING then SUCCESS pairs)."""
+    rank = {status: n for n, status in enumerate(groups)}
+    last: dict[str, int] = {}
+    for invocation_id, status in entries:
+        position = rank[status]
+        if last.get(invocation_id, -1) >= position:
+            return False
+        last[invocation_id] = position
+    return True
 
 
 class SQLiteOrchestrator(BaseOrchestrator):
@@ -111,8 +132,8 @@ class SQLiteOrchestrator(BaseOrchestrator):
         by_status: dict[InvocationStatus, list[str]] = {}
         for invocation_id, status in entries:
             by_status.setdefault(status, []).append(invocation_id)
-        if not HAS_JSON or sum(map(len, by_status.values())) > len({i for i, _ in entries}):
-            # without JSON, or an id twice in the batch (its entries must stay in order)
+        if not HAS_JSON or not _grouping_keeps_order(entries, list(by_status)):
+            # one statement per status would reorder some invocation's entries
             rows = [(app_id, i, s.value, now, runner_id) for i, s in entries]
             conn.executemany(HISTORY_INSERT, rows)
             return
@@ -347,7 +368,7 @@ class SQLiteOrchestrator(BaseOrchestrator):
             freed: dict[str, int] = {}  # running key -> times it became free
             changed: dict[str, _Row] = {}
             for invocation_id, new_status in changes:
-                status = InvocationStatus(new_status)
+                status = _STATUS_OF[new_status]
                 row = rows.get(invocation_id)
                 try:
                     owner = compute_transition(
