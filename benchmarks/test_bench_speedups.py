@@ -12,7 +12,10 @@ from typing import Any
 
 import pytest
 
-from pynenc._speedups import _envelope_py, _hashing_py
+from pynenc._speedups import _envelope_py, _hashing_py, _status_py
+from pynenc.exceptions import InvalidStatusTransitionError, StatusOwnershipError
+from pynenc.invocation import status as status_module
+from pynenc.invocation.status import InvocationStatus
 
 
 def _twins(pure: ModuleType, compiled_name: str) -> list[ModuleType]:
@@ -24,6 +27,7 @@ def _twins(pure: ModuleType, compiled_name: str) -> list[ModuleType]:
 
 ENVELOPES = _twins(_envelope_py, "_envelope_c")
 HASHINGS = _twins(_hashing_py, "_hashing_c")
+STATUS_TWINS = _twins(_status_py, "_status_c")
 ARGUMENTS = {"order_id": b"4242", "customer": b'"ann@example.com"', "amount": b"19.99"}
 PACKED = _envelope_py.pack_arguments(ARGUMENTS)
 
@@ -72,4 +76,27 @@ def test_size_check(benchmark: Any, twin: ModuleType) -> None:
 def test_content_key(benchmark: Any, twin: ModuleType) -> None:
     blob = b"x" * 4096
     assert len(benchmark(twin.content_key, blob)) == 32
+    _record(benchmark, twin)
+
+
+def _transition_table(twin: ModuleType) -> Any:
+    return twin.TransitionTable(
+        statuses=list(InvocationStatus),
+        allowed_next=status_module._NEXT,
+        takes=status_module._TAKES_OWNERSHIP,
+        drops=status_module._DROPS_OWNERSHIP,
+        owner_only=status_module._OWNER_ONLY,
+        admin_kill=InvocationStatus.KILLED,
+        invalid_error=InvalidStatusTransitionError,
+        ownership_error=StatusOwnershipError,
+    )
+
+
+@pytest.mark.benchmark(group="speedups-status-transition")
+@pytest.mark.parametrize("twin", STATUS_TWINS, ids=_name)
+def test_status_transition(benchmark: Any, twin: ModuleType) -> None:
+    """The claim step every backend runs: PENDING -> RUNNING by its owner."""
+    check = _transition_table(twin).check
+    args = (InvocationStatus.PENDING, InvocationStatus.RUNNING, "runner-a", "runner-a", "inv-1")
+    assert benchmark(check, *args) == "runner-a"
     _record(benchmark, twin)

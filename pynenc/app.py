@@ -19,10 +19,14 @@ from pynenc.task import DirectTask, Task
 
 if TYPE_CHECKING:
     from pynenc.broker.base import BaseBroker
+    from pynenc.client_data_store.base import BaseClientDataStore
     from pynenc.orchestrator.base import BaseOrchestrator
     from pynenc.runner.base import BaseRunner
     from pynenc.serializer.base import BaseSerializer
     from pynenc.state_backend.base import BaseStateBackend
+    from pynenc.trigger.base_trigger import BaseTrigger
+    from pynenc.trigger.trigger_builder import TriggerDefinition
+    from pynenc.workflow.context import WorkflowNode
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -52,6 +56,8 @@ class Pynenc:
         # "module:attr" this app was imported from (set by the CLI), for child processes
         self.app_ref: str | None = None
         self._components_lock = threading.RLock()
+        # trigger definitions of this app's tasks, registered when each task is defined
+        self.trigger_definitions: list[TriggerDefinition] = []
 
     def __repr__(self) -> str:
         return f"Pynenc(app_id={self.app_id!r})"
@@ -62,7 +68,15 @@ class Pynenc:
         Tasks keep their identity; their settings are re-resolved against the new values.
         """
         self.close()
-        for name in ("broker", "orchestrator", "state_backend", "serializer", "submitter"):
+        for name in (
+            "broker",
+            "orchestrator",
+            "state_backend",
+            "client_data_store",
+            "serializer",
+            "submitter",
+            "trigger",
+        ):
             self.__dict__.pop(name, None)
         self._runner = None
         self.config_values.update(config_values)
@@ -107,6 +121,16 @@ class Pynenc:
         )
 
     @property
+    def client_data_store(self) -> BaseClientDataStore:
+        return self._component(  # type: ignore[no-any-return]
+            "client_data_store", self.conf.client_data_store_cls
+        )
+
+    @property
+    def trigger(self) -> BaseTrigger:
+        return self._component("trigger", self.conf.trigger_cls)  # type: ignore[no-any-return]
+
+    @property
     def serializer(self) -> BaseSerializer:
         return self._cached(  # type: ignore[no-any-return]
             "serializer", lambda: get_serializer(self.conf.serializer_cls)()
@@ -144,6 +168,10 @@ class Pynenc:
         """Like ``task``, but calling it returns the result itself."""
         return self._decorate(DirectTask, func, options)
 
+    def workflow(self, func: Callable[P, R] | None = None, **options: Any) -> Any:
+        """A task that starts a workflow run of its own, even when called from another."""
+        return self._decorate(Task, func, {**options, "force_new_workflow": True})
+
     def _decorate(
         self, cls: type[Task[Any, Any]], func: Callable[..., Any] | None, options: dict[str, Any]
     ) -> Any:
@@ -179,13 +207,22 @@ class Pynenc:
             raise InvocationNotFoundError(invocation_id)
         return DistributedInvocation(self.get_task(record.task_id), invocation_id)
 
+    def get_workflow_invocations(self, workflow_id: str) -> list[WorkflowNode]:
+        """The invocation tree of one workflow run: ids, tasks and parents, oldest first."""
+        from pynenc.workflow.context import get_workflow_invocations
+
+        return get_workflow_invocations(self, workflow_id)
+
     def purge(self) -> None:
         """Delete every queued id, invocation, result and history entry of this app only."""
         self.broker.purge()
         self.orchestrator.purge()
         self.state_backend.purge()
+        if self.trigger_definitions or "trigger" in self.__dict__:
+            self.trigger.purge()
+        self.client_data_store.purge()
 
     def close(self) -> None:
-        for name in ("broker", "orchestrator", "state_backend"):
+        for name in ("broker", "orchestrator", "state_backend", "client_data_store", "trigger"):
             if name in self.__dict__:
                 self.__dict__[name].close()

@@ -29,8 +29,13 @@ def serialize_arguments(
         raise
 
 
-def pack_arguments(values: dict[str, bytes]) -> bytes:
-    return envelope.pack_arguments(values)
+def pack_arguments(values: dict[str, bytes], references: frozenset[str] = frozenset()) -> bytes:
+    """The envelope; names in ``references`` hold a client-data-store key, not the value."""
+    return envelope.pack_arguments(values, references)
+
+
+def unpack_with_references(data: bytes) -> tuple[dict[str, bytes], frozenset[str]]:
+    return envelope.unpack_arguments(data)
 
 
 def unpack_arguments(data: bytes) -> dict[str, bytes]:

@@ -119,3 +119,23 @@ class BackendError(PynencError):
 
 class RunnerError(PynencError):
     """A runner cannot start or keep running as configured."""
+
+
+class ClientDataStoreError(PynencError):
+    """The client data store could not store or return a large value."""
+
+
+class MissingStoredValueError(ClientDataStoreError, KeyError):
+    """A large argument, result or exception was passed by key, and the key is not stored."""
+
+    def __init__(self, key: str, store: str, app_id: str) -> None:
+        self.key, self.store, self.app_id = key, store, app_id
+        super().__init__(
+            f"Value '{key}' is not in the client data store ({store}) of app '{app_id}': it "
+            "was purged, or this process uses a different store than the caller. Point "
+            "clients and runners at the same client_data_store_cls (and backend), or call "
+            "the task again to store the value anew."
+        )
+
+    def __str__(self) -> str:
+        return str(self.args[0])

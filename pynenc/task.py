@@ -17,6 +17,7 @@ from pynenc.invocation.sync import SyncInvocation
 
 if TYPE_CHECKING:
     from pynenc.app import Pynenc
+    from pynenc.workflow.context import WorkflowContext
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -51,10 +52,13 @@ class Task(Generic[P, R]):
         self.app = app
         self.func = func
         self.task_id = task_id_of(func)
-        self.options = dict(options)
+        options = dict(options)
+        triggers = options.pop("triggers", None)  # a task-layer option, not a config field
+        self.options = options
         self.conf = ConfigTask(
             self.task_id, app.config_values, app.config_filepath, task_options=options
         )
+        self._register_triggers(triggers)
         self.signature = inspect.signature(func)
         self._check_key_arguments()
         self.is_async = inspect.iscoroutinefunction(func)
@@ -65,6 +69,21 @@ class Task(Generic[P, R]):
 
     def __repr__(self) -> str:
         return f"Task({self.task_id})"
+
+    @property
+    def wf(self) -> WorkflowContext:
+        """The workflow of the invocation running now (raises outside an invocation)."""
+        from pynenc.workflow.context import WorkflowContext
+
+        return WorkflowContext.current(self.app)
+
+    def _register_triggers(self, triggers: Any) -> None:
+        if triggers is None:
+            return
+        builders = triggers if isinstance(triggers, list | tuple) else [triggers]
+        known = self.app.trigger_definitions
+        known[:] = [d for d in known if d.task_id != self.task_id]  # re-definition replaces
+        known.extend(b.build(self.task_id, n) for n, b in enumerate(builders))
 
     def reload_config(self) -> None:
         self.conf = ConfigTask(

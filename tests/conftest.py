@@ -18,11 +18,13 @@ BACKENDS = {
         "broker_cls": "MemBroker",
         "state_backend_cls": "MemStateBackend",
         "orchestrator_cls": "MemOrchestrator",
+        "client_data_store_cls": "MemClientDataStore",
     },
     "sqlite": {
         "broker_cls": "SQLiteBroker",
         "state_backend_cls": "SQLiteStateBackend",
         "orchestrator_cls": "SQLiteOrchestrator",
+        "client_data_store_cls": "SQLiteClientDataStore",
     },
 }
 

@@ -22,11 +22,13 @@ SQLITE = {
     "broker_cls": "SQLiteBroker",
     "state_backend_cls": "SQLiteStateBackend",
     "orchestrator_cls": "SQLiteOrchestrator",
+    "client_data_store_cls": "SQLiteClientDataStore",
 }
 REDIS = {
     "broker_cls": "RedisBroker",
     "state_backend_cls": "RedisStateBackend",
     "orchestrator_cls": "RedisOrchestrator",
+    "client_data_store_cls": "RedisClientDataStore",
 }
 # a db of the shared local server; each test also gets its own key prefix
 REDIS_URL = os.environ.get("PYNENC_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")

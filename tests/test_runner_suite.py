@@ -77,6 +77,7 @@ def served(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Served]:
             broker_cls="MemBroker",
             state_backend_cls="MemStateBackend",
             orchestrator_cls="MemOrchestrator",
+            client_data_store_cls="MemClientDataStore",
         )
     config.update(runner_heartbeat_interval=0.2, dev_mode_force_sync_tasks=False)
     app = t.app

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
@@ -14,7 +15,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pynenc._speedups import _envelope_py, _hashing_py
+from pynenc._speedups import _envelope_py, _hashing_py, _status_py
+from pynenc.exceptions import InvalidStatusTransitionError, StatusOwnershipError
+from pynenc.invocation import status as status_module
+from pynenc.invocation.status import InvocationStatus
 from tests.conftest import IN_CI
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -32,6 +36,24 @@ def _compiled(name: str) -> ModuleType | None:
 
 ENVELOPES = [m for m in (_envelope_py, _compiled("_envelope_c")) if m is not None]
 HASHINGS = [m for m in (_hashing_py, _compiled("_hashing_c")) if m is not None]
+STATUS_TWINS = [m for m in (_status_py, _compiled("_status_c")) if m is not None]
+
+
+def _transition_table(twin: ModuleType) -> _status_py.TransitionTable:
+    """The table ``pynenc.invocation.status`` builds, built with the given twin."""
+    return twin.TransitionTable(  # type: ignore[no-any-return]
+        statuses=list(InvocationStatus),
+        allowed_next=status_module._NEXT,
+        takes=status_module._TAKES_OWNERSHIP,
+        drops=status_module._DROPS_OWNERSHIP,
+        owner_only=status_module._OWNER_ONLY,
+        admin_kill=InvocationStatus.KILLED,
+        invalid_error=InvalidStatusTransitionError,
+        ownership_error=StatusOwnershipError,
+    )
+
+
+TABLES = [_transition_table(m) for m in STATUS_TWINS]
 
 
 @pytest.fixture(params=ENVELOPES, ids=lambda m: m.__name__.rsplit(".", 1)[-1])
@@ -42,6 +64,11 @@ def envelope(request: pytest.FixtureRequest) -> ModuleType:
 @pytest.fixture(params=HASHINGS, ids=lambda m: m.__name__.rsplit(".", 1)[-1])
 def hashing(request: pytest.FixtureRequest) -> ModuleType:
     return request.param  # type: ignore[no-any-return]
+
+
+@pytest.fixture(params=STATUS_TWINS, ids=lambda m: m.__name__.rsplit(".", 1)[-1])
+def transitions(request: pytest.FixtureRequest) -> _status_py.TransitionTable:
+    return _transition_table(request.param)
 
 
 SAMPLE = {"x": b"1", "name": '"h\u00e9llo"'.encode(), "empty": b"", "big": bytes(range(256)) * 8}
@@ -109,6 +136,78 @@ def test_twins_agree_on_hashing(values: dict[str, bytes], limit: int) -> None:
     assert len({tuple(m.oversized(values, limit)) for m in HASHINGS}) == 1
     names = tuple(sorted(values))[:2]
     assert len({m.arguments_key(values, names) for m in HASHINGS}) == 1
+
+
+S = InvocationStatus
+
+
+def test_transition_ownership_rules(transitions: _status_py.TransitionTable) -> None:
+    assert transitions.check(None, S.REGISTERED, None, None) is None
+    assert transitions.check(S.REGISTERED, S.PENDING, None, "r-a") == "r-a"
+    assert transitions.check(S.PENDING, S.RUNNING, "r-a", "r-a") == "r-a"
+    assert transitions.check(S.RUNNING, S.SUCCESS, "r-a", "r-a") is None
+    assert transitions.check(S.RUNNING, S.RUNNING_RECOVERY, "r-a", "r-b") == "r-b"
+    assert transitions.check(S.RUNNING, S.KILLED, "r-a", None) is None  # operator kill
+    with pytest.raises(InvalidStatusTransitionError):
+        transitions.check(S.SUCCESS, S.RUNNING, None, "r-a", "inv-1")
+    with pytest.raises(InvalidStatusTransitionError):
+        transitions.check(None, S.PENDING, None, "r-a")
+    with pytest.raises(StatusOwnershipError):
+        transitions.check(S.RUNNING, S.SUCCESS, "r-a", "r-b", "inv-1")
+    with pytest.raises(KeyError):
+        transitions.check("no-such-status", S.PENDING, None, "r-a")
+
+
+def test_transitions_match_golden_file(transitions: _status_py.TransitionTable) -> None:
+    """Every (current, new) pair by the owner, pinned: a table change shows up in review."""
+    golden = json.loads((GOLDEN / "status_transitions_v1.json").read_text())
+    assert _transition_outcomes(transitions) == golden
+
+
+def _transition_outcomes(table: _status_py.TransitionTable) -> dict[str, str]:
+    outcomes = {}
+    for current in [None, *S]:
+        for new in S:
+            try:
+                result = repr(table.check(current, new, "owner", "owner"))
+            except InvalidStatusTransitionError:
+                result = "invalid"
+            outcomes[f"{current}->{new}"] = result
+    return outcomes
+
+
+def _outcome(check: Callable[..., str | None], args: tuple[object, ...]) -> object:
+    try:
+        return ("owner", check(*args))
+    except Exception as exc:  # the exact error type and its message must agree too
+        return (type(exc), str(exc))
+
+
+statuses = st.sampled_from(list(S))
+runners = st.sampled_from([None, "r-a", "r-b"])
+
+
+@given(current=st.none() | statuses, new=statuses, owner=runners, runner=runners)
+def test_twins_agree_on_transitions(
+    current: InvocationStatus | None,
+    new: InvocationStatus,
+    owner: str | None,
+    runner: str | None,
+) -> None:
+    args = (current, new, owner, runner, "inv-1")
+    assert len({_outcome(table.check, args) for table in TABLES}) == 1
+    assert _outcome(TABLES[0].check, args) == _outcome(status_module.compute_transition, args)
+
+
+def test_twins_agree_on_every_transition() -> None:
+    """Exhaustive over the small space hypothesis samples: all (current, new, owner, runner)."""
+    people = [None, "r-a", "r-b"]
+    for current in [None, *S]:
+        for new in S:
+            for owner in people:
+                for runner in people:
+                    args = (current, new, owner, runner, "inv-1")
+                    assert len({_outcome(t.check, args) for t in TABLES}) == 1, args
 
 
 def _active_twins(env_value: str | None) -> dict[str, str]:

@@ -16,9 +16,9 @@ NO_EXTENSIONS: bool = bool(os.environ.get("PYNENC_NO_EXTENSIONS")) or (
 
 def active_twins() -> dict[str, str]:
     """Which twin ('compiled' or 'pure') each hot spot is using in this process."""
-    from pynenc._speedups import envelope, hashing
+    from pynenc._speedups import envelope, hashing, status_machine
 
-    modules = {"envelope": envelope, "hashing": hashing}
+    modules = {"envelope": envelope, "hashing": hashing, "status": status_machine}
     return {
         name: "compiled" if module.USING_EXTENSION else "pure" for name, module in modules.items()
     }

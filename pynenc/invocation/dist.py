@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from pynenc.client_data_store.base import RESULT_MARKER
 from pynenc.context import current_invocation
 from pynenc.exceptions import (
     ConcurrencyControlledError,
@@ -72,7 +73,10 @@ def final_values(app: Pynenc, invocation_ids: Sequence[str]) -> list[Any]:
     values: list[Any] = []
     for invocation_id in invocation_ids:
         if invocation_id in results:
-            values.append(loads(results[invocation_id]))
+            raw = results[invocation_id]
+            if raw.startswith(RESULT_MARKER):
+                raw = app.client_data_store.resolve_value(raw)
+            values.append(loads(raw))
             continue
         state = states.get(invocation_id)
         if state is None:
@@ -85,5 +89,7 @@ def final_values(app: Pynenc, invocation_ids: Sequence[str]) -> list[Any]:
         encoded = app.state_backend.get_exception(invocation_id)
         if encoded is None:
             raise InvocationNotFoundError(invocation_id)
+        if encoded.startswith(RESULT_MARKER):
+            encoded = app.client_data_store.resolve_value(encoded)
         raise decode_exception(invocation_id, encoded)
     return values

@@ -46,7 +46,12 @@ class Submitter:
         app = self.app
         serializer = app.serializer
         task_id = task.task_id
+        store = app.client_data_store
         common_values = serialize_arguments(serializer, task_id, common) if common else {}
+        common_refs: frozenset[str] = frozenset()
+        pending: dict[str, bytes] = {}  # blobs to store before this batch is written
+        if common_values:
+            common_values, common_refs = store.externalize(task, common_values, pending)
         parent = current_invocation.get()
         conf = task.conf
         invocations: list[DistributedInvocation[Any]] = []
@@ -56,8 +61,10 @@ class Submitter:
             now = time.time()
             for kwargs in calls[start : start + SUBMIT_BATCH]:
                 values = serialize_arguments(serializer, task_id, kwargs)
+                values, references = store.externalize(task, values, pending)
                 if common_values:
                     values = {**common_values, **values}
+                    references = common_refs | references if references else common_refs
                 invocation_id = new_invocation_id()
                 if parent is None or conf.force_new_workflow:
                     workflow_id, workflow_task_id = invocation_id, task_id
@@ -67,7 +74,7 @@ class Submitter:
                     InvocationRecord(
                         invocation_id,
                         task_id,
-                        pack_arguments(values),
+                        pack_arguments(values, references),
                         parent.invocation_id if parent else None,
                         workflow_id,
                         workflow_task_id,
@@ -75,6 +82,7 @@ class Submitter:
                     )
                 )
                 registrations.append(self._registration(task, invocation_id, values))
+            store.flush(pending)
             ids = app.orchestrator.submit_invocations(registrations, records)
             invocations.extend(DistributedInvocation(task, i) for i in ids)
         return invocations

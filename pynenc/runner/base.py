@@ -51,6 +51,7 @@ class BaseRunner(ABC):
         current_runner_id.set(self.runner_id)
         # build components here, so a bad config fails at once and not in a thread
         _ = (self.app.broker, self.app.orchestrator, self.app.state_backend)
+        self._start_triggers()  # a trigger module that does not import fails here, at once
         self._install_signal_handlers()
         self.outcomes.start()
         self._heartbeat_thread = threading.Thread(
@@ -66,6 +67,18 @@ class BaseRunner(ABC):
 
     def stop(self) -> None:
         self.stop_event.set()
+
+    def _start_triggers(self) -> None:
+        """Import ``trigger_task_modules`` and, when the app has triggers, start the loop."""
+        import importlib
+
+        for module in self.app.conf.trigger_task_modules:
+            importlib.import_module(module)
+        if not self.app.trigger_definitions:
+            return
+        from pynenc.trigger.loop import TriggerLoop
+
+        TriggerLoop(self.app, self.stop_event).start()
 
     def _install_signal_handlers(self) -> None:
         if threading.current_thread() is not threading.main_thread():

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pynenc.arguments import format_arguments
-from pynenc.call import deserialize_arguments
+from pynenc.call import unpack_with_references
 from pynenc.context import InvocationContext, current_invocation
 from pynenc.invocation.errors import encode_exception
 from pynenc.invocation.status import InvocationStatus
@@ -85,24 +85,30 @@ def _context(
 def _call(app: Pynenc, record: InvocationRecord) -> tuple[Task[Any, Any], Any]:
     """Call the task's function: its value, or the coroutine of an async task."""
     task = app.get_task(record.task_id)
-    kwargs = deserialize_arguments(app.serializer, record.arguments)
+    values, references = unpack_with_references(record.arguments)
+    if references:
+        values = app.client_data_store.resolve(values, references)
+    loads = app.serializer.loads
+    kwargs = {name: loads(value) for name, value in values.items()}
     if app.logger.isEnabledFor(logging.DEBUG):
         app.logger.debug("Running %s %s", record.task_id, _shown(app, kwargs))
     return task, task.func(**kwargs)
 
 
 def _success(app: Pynenc, record: InvocationRecord, value: Any) -> Outcome:
-    return Outcome(
-        record.invocation_id, InvocationStatus.SUCCESS, result=app.serializer.dumps(value)
-    )
+    result = app.serializer.dumps(value)
+    store = app.client_data_store
+    if len(result) >= store.min_size:
+        result = store.externalize_value(result)
+    return Outcome(record.invocation_id, InvocationStatus.SUCCESS, result=result)
 
 
 def _failure(app: Pynenc, record: InvocationRecord, num_retries: int, exc: Exception) -> Outcome:
     task = app.tasks.get(record.task_id)
     if task is None or not isinstance(exc, task.conf.retry_for):
-        return _failed(record, exc)
+        return _failed(app, record, exc)
     if num_retries >= task.conf.max_retries:
-        return _failed(record, exc)
+        return _failed(app, record, exc)
     delay = task.conf.retry_delay(num_retries + 1)
     app.logger.info(
         "Retrying %s (%d/%d) in %.3fs after %r",
@@ -115,8 +121,15 @@ def _failure(app: Pynenc, record: InvocationRecord, num_retries: int, exc: Excep
     return Outcome(record.invocation_id, InvocationStatus.RETRY, retry_delay=delay)
 
 
-def _failed(record: InvocationRecord, exc: Exception) -> Outcome:
-    return Outcome(record.invocation_id, InvocationStatus.FAILED, exception=encode_exception(exc))
+def _failed(app: Pynenc, record: InvocationRecord, exc: Exception) -> Outcome:
+    encoded = encode_exception(exc)
+    try:
+        store = app.client_data_store
+        if len(encoded) >= store.min_size:
+            encoded = store.externalize_value(encoded)
+    except Exception:  # an unreachable store must not lose the task's own error
+        app.logger.exception("Could not store the exception of %s", record.invocation_id)
+    return Outcome(record.invocation_id, InvocationStatus.FAILED, exception=encoded)
 
 
 def _shown(app: Pynenc, kwargs: dict[str, Any]) -> str:

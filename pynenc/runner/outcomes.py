@@ -97,3 +97,10 @@ class OutcomeWriter:
                 retries[o.retry_delay].append(o.invocation_id)
         for delay, ids in retries.items():
             self.app.broker.route_invocations(ids, delay_sec=delay)
+        if self.app.trigger_definitions:  # costless when no triggers are defined
+            try:
+                self.app.trigger.report_outcomes(
+                    [o for o in batch if o.invocation_id not in errors]
+                )
+            except Exception:
+                self.app.logger.exception("Trigger evaluation of %d outcomes failed", len(batch))

@@ -78,6 +78,18 @@ class BaseStateBackend(ABC):
         """Forget a runner (it stopped cleanly or was recovered)."""
 
     @abstractmethod
+    def set_workflow_data(self, workflow_id: str, key: str, value: bytes) -> None:
+        """Store a serialized value under ``key`` in the data of one workflow run."""
+
+    @abstractmethod
+    def get_workflow_data(self, workflow_id: str, key: str) -> bytes | None:
+        """A value stored with ``set_workflow_data``; None when the key was never set."""
+
+    @abstractmethod
+    def get_workflow_invocations(self, workflow_id: str) -> list[InvocationRecord]:
+        """Every stored record of one workflow run (its root included), oldest first."""
+
+    @abstractmethod
     def purge(self) -> None:
         """Drop everything this app stored."""
 

@@ -161,3 +161,42 @@ def test_apps_never_read_each_others_data(make_app: MakeApp) -> None:
 
     assert one.state_backend.get_invocation(invocation_id) is None
     assert one.state_backend.get_result(invocation_id) is None
+
+
+def test_workflow_data_round_trips_per_workflow(app: Pynenc) -> None:
+    first, second = new_ids(2)
+    backend = app.state_backend
+    assert backend.get_workflow_data(first, "k") is None
+
+    backend.set_workflow_data(first, "k", b"\x00one")
+    backend.set_workflow_data(second, "k", b"two")
+    backend.set_workflow_data(first, "other", b"")
+
+    assert backend.get_workflow_data(first, "k") == b"\x00one"
+    assert backend.get_workflow_data(second, "k") == b"two"
+    assert backend.get_workflow_data(first, "other") == b""
+    backend.set_workflow_data(first, "k", b"replaced")
+    assert backend.get_workflow_data(first, "k") == b"replaced"
+
+
+def test_workflow_invocations_list_one_run_with_parents(app: Pynenc) -> None:
+    root, child, grandchild, stranger = new_ids(4)
+    records = [
+        make_record(root, created_at=1.0),
+        make_record(child, parent_invocation_id=root, workflow_id=root, created_at=2.0),
+        make_record(grandchild, parent_invocation_id=child, workflow_id=root, created_at=3.0),
+        make_record(stranger, created_at=1.5),
+    ]
+    app.state_backend.store_invocations(records)
+
+    found = app.state_backend.get_workflow_invocations(root)
+
+    assert found == records[:3]
+    assert app.state_backend.get_workflow_invocations("unknown") == []
+
+
+def test_purge_drops_workflow_data(app: Pynenc) -> None:
+    (workflow_id,) = new_ids(1)
+    app.state_backend.set_workflow_data(workflow_id, "k", b"v")
+    app.state_backend.purge()
+    assert app.state_backend.get_workflow_data(workflow_id, "k") is None

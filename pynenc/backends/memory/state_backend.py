@@ -23,6 +23,7 @@ class MemStateBackend(BaseStateBackend):
         self._results: dict[str, bytes] = {}
         self._exceptions: dict[str, bytes] = {}
         self._runners: dict[str, RunnerInfo] = {}
+        self._workflow_data: dict[tuple[str, str], bytes] = {}
 
     def store_invocations(self, records: Sequence[InvocationRecord]) -> None:
         with self._lock:
@@ -70,8 +71,22 @@ class MemStateBackend(BaseStateBackend):
         with self._lock:
             self._runners.pop(runner_id, None)
 
+    def set_workflow_data(self, workflow_id: str, key: str, value: bytes) -> None:
+        with self._lock:
+            self._workflow_data[(workflow_id, key)] = value
+
+    def get_workflow_data(self, workflow_id: str, key: str) -> bytes | None:
+        with self._lock:
+            return self._workflow_data.get((workflow_id, key))
+
+    def get_workflow_invocations(self, workflow_id: str) -> list[InvocationRecord]:
+        with self._lock:
+            found = [r for r in self._records.values() if r.workflow_id == workflow_id]
+        return sorted(found, key=lambda r: r.created_at)
+
     def purge(self) -> None:
         with self._lock:
+            self._workflow_data.clear()
             for store in (self._records, self._history, self._results, self._exceptions):
                 store.clear()
             self._runners.clear()

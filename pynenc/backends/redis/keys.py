@@ -15,6 +15,11 @@ State backend
   ``P res:<id>``         STRING  serialized result (expires after ``result_retention_sec``)
   ``P exc:<id>``         STRING  encoded exception (expires likewise)
   ``P runners``          HASH    runner_id -> JSON of its last heartbeat
+Client data store
+  ``P cds:<key>``        STRING  a large serialized value by its content key (SET NX; no
+                                 TTL: shared by every invocation passing it)
+  ``P wf:<workflow_id>`` HASH    workflow data key -> serialized value (expires after
+                                 ``result_retention_sec`` from its last write)
 Orchestrator
   ``P st:<id>``          HASH    s status, o owner ("" = none), n num_retries, u updated_at,
                                  t task_id, rk registration key, rn running key, nk non-key
@@ -38,7 +43,8 @@ import re
 
 # Every key kind, by the component that owns (and purges) it.
 BROKER_KINDS = frozenset({"queue", "delayed", "delayed-seq", "wake"})
-STATE_KINDS = frozenset({"rec", "hist", "res", "exc", "runners"})
+STATE_KINDS = frozenset({"rec", "hist", "res", "exc", "runners", "wf"})
+CLIENT_DATA_KINDS = frozenset({"cds"})
 ORCHESTRATOR_KINDS = frozenset(
     {"st", "by-status", "reg-keys", "running", "parked", "park-seq", "reply"}
 )
@@ -87,6 +93,9 @@ class Keys:
 
     def exception(self, invocation_id: str) -> str:
         return f"{self.prefix}exc:{invocation_id}"
+
+    def workflow_data(self, workflow_id: str) -> str:
+        return f"{self.prefix}wf:{workflow_id}"
 
     def state(self, invocation_id: str) -> str:
         return f"{self.prefix}st:{invocation_id}"

@@ -15,7 +15,7 @@ import msgpack
 
 from pynenc.backends.redis import scripts
 from pynenc.backends.redis.connection import client_for
-from pynenc.backends.redis.keys import STATE_KINDS, Keys
+from pynenc.backends.redis.keys import STATE_KINDS, Keys, scan_pattern
 from pynenc.invocation.record import InvocationRecord
 from pynenc.invocation.status import InvocationStatus, StatusRecord
 from pynenc.state_backend.base import BaseStateBackend, RunnerInfo
@@ -132,6 +132,32 @@ class RedisStateBackend(BaseStateBackend):
 
     def remove_runner(self, runner_id: str) -> None:
         self.client.run(lambda r: r.hdel(self.keys.runners, runner_id))
+
+    def set_workflow_data(self, workflow_id: str, key: str, value: bytes) -> None:
+        name = self.keys.workflow_data(workflow_id)
+        retention = self.retention_ms
+        self.client.pipeline(lambda p: (p.hset(name, key, value), p.pexpire(name, retention)))
+
+    def get_workflow_data(self, workflow_id: str, key: str) -> bytes | None:
+        raw = self.client.run(lambda r: r.hget(self.keys.workflow_data(workflow_id), key))
+        if raw is None:
+            return None
+        return raw if isinstance(raw, bytes) else str(raw).encode()
+
+    def get_workflow_invocations(self, workflow_id: str) -> list[InvocationRecord]:
+        # No per-workflow index yet: scan the records (kept for the retention window).
+        pattern = scan_pattern(self.keys.record(""))
+        keys = self.client.run(lambda r: [_text(k) for k in r.scan_iter(match=pattern, count=1000)])
+        found: list[InvocationRecord] = []
+        offset = len(self.keys.record(""))
+        for start in range(0, len(keys), 1000):
+            chunk = keys[start : start + 1000]
+            for key, raw in zip(chunk, self._mget(chunk), strict=True):
+                if raw:
+                    record = decode_record(key[offset:], raw)
+                    if record.workflow_id == workflow_id:
+                        found.append(record)
+        return sorted(found, key=lambda r: (r.created_at, r.invocation_id))
 
     def purge(self) -> None:
         self.client.unlink_kinds(self.prefix, STATE_KINDS)

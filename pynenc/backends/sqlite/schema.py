@@ -26,6 +26,16 @@ CREATE TABLE IF NOT EXISTS invocations (
     PRIMARY KEY (app_id, invocation_id)
 );
 
+CREATE INDEX IF NOT EXISTS invocations_by_workflow ON invocations (app_id, workflow_id);
+
+CREATE TABLE IF NOT EXISTS workflow_data (
+    app_id TEXT NOT NULL,
+    workflow_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value BLOB NOT NULL,
+    PRIMARY KEY (app_id, workflow_id, key)
+) WITHOUT ROWID;
+
 CREATE TABLE IF NOT EXISTS history (
     seq INTEGER PRIMARY KEY,
     app_id TEXT NOT NULL,
@@ -48,6 +58,14 @@ CREATE TABLE IF NOT EXISTS exceptions (
     invocation_id TEXT NOT NULL,
     value BLOB NOT NULL,
     PRIMARY KEY (app_id, invocation_id)
+);
+
+-- The client data store: large serialized values by content key, stored once.
+CREATE TABLE IF NOT EXISTS client_data (
+    app_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value BLOB NOT NULL,
+    PRIMARY KEY (app_id, key)
 );
 
 CREATE TABLE IF NOT EXISTS runners (

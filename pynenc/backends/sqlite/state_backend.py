@@ -15,7 +15,7 @@ from pynenc.state_backend.base import BaseStateBackend, RunnerInfo
 if TYPE_CHECKING:
     from pynenc.app import Pynenc
 
-_APP_TABLES = ("invocations", "history", "results", "exceptions", "runners")
+_APP_TABLES = ("invocations", "history", "results", "exceptions", "runners", "workflow_data")
 
 
 class SQLiteStateBackend(BaseStateBackend):
@@ -154,6 +154,36 @@ class SQLiteStateBackend(BaseStateBackend):
         self.db.write(
             lambda conn: conn.execute("DELETE FROM runners WHERE app_id = ? AND runner_id = ?", key)
         )
+
+    def set_workflow_data(self, workflow_id: str, key: str, value: bytes) -> None:
+        row = (self.app.app_id, workflow_id, key, value)
+        self.db.write(
+            lambda conn: conn.execute(
+                "INSERT OR REPLACE INTO workflow_data (app_id, workflow_id, key, value) "
+                "VALUES (?, ?, ?, ?)",
+                row,
+            )
+        )
+
+    def get_workflow_data(self, workflow_id: str, key: str) -> bytes | None:
+        row = self.db.read(
+            lambda conn: conn.execute(
+                "SELECT value FROM workflow_data WHERE app_id = ? AND workflow_id = ? AND key = ?",
+                (self.app.app_id, workflow_id, key),
+            ).fetchone()
+        )
+        return None if row is None else bytes(row[0])
+
+    def get_workflow_invocations(self, workflow_id: str) -> list[InvocationRecord]:
+        rows = self.db.read(
+            lambda conn: conn.execute(
+                "SELECT invocation_id, task_id, arguments, parent_invocation_id, workflow_id, "
+                "workflow_task_id, created_at FROM invocations "
+                "WHERE app_id = ? AND workflow_id = ? ORDER BY created_at, invocation_id",
+                (self.app.app_id, workflow_id),
+            ).fetchall()
+        )
+        return [InvocationRecord(*row) for row in rows]
 
     def purge(self) -> None:
         app_id = self.app.app_id

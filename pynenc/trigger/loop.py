@@ -1,0 +1,57 @@
+"""The trigger loop a runner runs in its own thread: cron and event triggers."""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pynenc.app import Pynenc
+    from pynenc.trigger.base_trigger import BaseTrigger
+
+LOOP_INTERVAL_SEC = 0.5
+
+
+class TriggerLoop:
+    """Evaluates cron due times and new events every ``LOOP_INTERVAL_SEC``.
+
+    ``step()`` is one evaluation (tests call it with a fake clock set on the trigger)."""
+
+    def __init__(
+        self,
+        app: Pynenc,
+        stop_event: threading.Event | None = None,
+        trigger: BaseTrigger | None = None,
+    ) -> None:
+        self.app = app
+        self.trigger = trigger or app.trigger
+        self.stop_event = stop_event or threading.Event()
+        self.last_time = self.trigger.clock()
+        self.cursor = 0
+        self._thread: threading.Thread | None = None
+
+    def step(self) -> int:
+        trigger = self.trigger
+        now = trigger.clock()
+        fired = 0
+        if now > self.last_time:
+            fired += trigger.run_cron(self.last_time, now)
+            self.last_time = now
+        self.cursor, more = trigger.run_events(self.cursor)
+        return fired + more
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="pynenc-triggers", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self.stop_event.is_set():
+            try:
+                self.step()
+            except Exception:
+                self.app.logger.exception("Trigger evaluation failed")
+            self.stop_event.wait(LOOP_INTERVAL_SEC)
+
+    def join(self, timeout: float | None = None) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout)

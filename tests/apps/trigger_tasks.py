@@ -1,0 +1,70 @@
+"""Tasks with triggers for tests/test_triggers.py (importable, module level)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pynenc import Pynenc
+from pynenc.trigger.conditions import TriggerContext
+from pynenc.trigger.trigger_builder import TriggerBuilder
+
+app = Pynenc(app_id="trigger-tests")
+
+
+@app.task
+def divide(x: int, y: int) -> float:
+    return x / y
+
+
+def from_event(ctx: TriggerContext) -> dict[str, Any]:
+    return {"user": ctx.payload["user"]}
+
+
+def from_result(ctx: TriggerContext) -> dict[str, Any]:
+    return {"value": ctx.result}
+
+
+def from_exception(ctx: TriggerContext) -> dict[str, Any]:
+    return {"kind": ctx.exception_type, "x": ctx.arguments.kwargs["x"]}
+
+
+@app.task(triggers=TriggerBuilder().on_cron("* * * * *"))
+def every_minute() -> str:
+    return "tick"
+
+
+@app.task(
+    triggers=TriggerBuilder()
+    .on_event("user.login", payload_filter={"role": "admin"})
+    .with_args_from_event(from_event)
+)
+def admin_login(user: str) -> str:
+    return user
+
+
+@app.task(
+    triggers=TriggerBuilder()
+    .on_result(divide, filter_result=2.5)
+    .with_args_from_result(from_result)
+)
+def got_half(value: float) -> float:
+    return value
+
+
+@app.task(
+    triggers=TriggerBuilder()
+    .on_exception(divide, exception_types="ZeroDivisionError")
+    .with_args_from_exception(from_exception)
+)
+def div_error(kind: str, x: int) -> str:
+    return f"{kind}:{x}"
+
+
+@app.task(
+    triggers=TriggerBuilder()
+    .on_status(divide, statuses=["SUCCESS"], call_arguments={"x": 5})
+    .on_any_result(divide)
+    .with_logic("and")
+)
+def and_trigger() -> str:
+    return "and"

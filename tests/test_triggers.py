@@ -1,0 +1,226 @@
+"""Triggers: storage contract on every backend, evaluation with a fake clock, and runners."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pynenc import InvocationStatus, Pynenc
+from pynenc.call import deserialize_arguments
+from pynenc.trigger.base_trigger import BaseTrigger
+from pynenc.trigger.loop import TriggerLoop
+from pynenc.trigger.trigger_builder import TriggerBuilder
+from tests.apps import trigger_cron_tasks as ct
+from tests.apps import trigger_tasks as tt
+from tests.conftest import running
+from tests.runner_support import SQLITE, redis_config, wait_until
+
+MEMORY = {
+    "broker_cls": "MemBroker",
+    "state_backend_cls": "MemStateBackend",
+    "orchestrator_cls": "MemOrchestrator",
+    "trigger_cls": "MemTrigger",
+}
+
+
+def config_for(backend: str, tmp_path: Path) -> dict[str, object]:
+    if backend == "memory":
+        return dict(MEMORY)
+    if backend == "sqlite":
+        return {**SQLITE, "trigger_cls": "SQLiteTrigger", "sqlite_db_path": str(tmp_path / "t.db")}
+    return {**redis_config(tmp_path), "trigger_cls": "RedisTrigger"}
+
+
+def configured(app: Pynenc, backend: str, tmp_path: Path) -> Pynenc:
+    app.reconfigure(
+        dev_mode_force_sync_tasks=False,
+        runner_cls="ThreadRunner",
+        max_threads=2,
+        **config_for(backend, tmp_path),
+    )
+    app.purge()
+    return app
+
+
+@pytest.fixture(params=["memory", "sqlite", "redis"])
+def app(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Pynenc]:
+    yield configured(tt.app, request.param, tmp_path)
+    tt.app.purge()
+    tt.app.close()
+
+
+@pytest.fixture
+def sqlite_app(tmp_path: Path) -> Iterator[Pynenc]:
+    yield configured(tt.app, "sqlite", tmp_path)
+    tt.app.purge()
+    tt.app.close()
+
+
+def calls_of(app: Pynenc, task_id: str) -> list[dict[str, Any]]:
+    states = app.orchestrator.find_invocations(task_id=task_id)
+    records = app.state_backend.get_invocations([s.invocation_id for s in states])
+    return [deserialize_arguments(app.serializer, r.arguments) for r in records.values()]
+
+
+class FakeClock:
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+# --- storage contract ---------------------------------------------------------------------
+
+
+def test_claim_is_first_wins(app: Pynenc) -> None:
+    trigger = app.trigger
+    assert trigger.claim("a") is True
+    assert trigger.claim("a") is False
+    assert trigger.claim("b") is True
+    app.purge()
+    assert trigger.claim("a") is True
+
+
+def test_events_are_an_ordered_log(app: Pynenc) -> None:
+    ids = [app.trigger.emit_event("code", {"n": n}) for n in range(3)]
+    events = app.trigger.events_after(0)
+    assert [e[1] for e in events] == ids
+    assert [app.serializer.loads(e[3]) for e in events] == [{"n": 0}, {"n": 1}, {"n": 2}]
+    assert [e[1] for e in app.trigger.events_after(events[0][0])] == ids[1:]
+
+
+# --- evaluation -------------------------------------------------------------------------
+
+
+def test_definitions_registered_at_task_definition() -> None:
+    by_task = {d.task_id: d for d in tt.app.trigger_definitions}
+    assert tt.every_minute.task_id in by_task
+    assert by_task[tt.and_trigger.task_id].logic == "and"
+    assert tt.divide.task_id not in by_task
+
+
+def test_cron_fires_once_per_due_time_with_two_loops(sqlite_app: Pynenc) -> None:
+    clock = FakeClock(1_800_000_000.0 + 30)  # half past a minute
+    # two runners' trigger components on one SQLite file
+    triggers = [load(sqlite_app) for _ in range(2)]
+    for t in triggers:
+        t.clock = clock
+    loops = [TriggerLoop(sqlite_app, trigger=t) for t in triggers]
+    for loop in loops:
+        loop.step()
+    assert calls_of(sqlite_app, tt.every_minute.task_id) == []
+    clock.now += 60  # one due time passed
+    assert sum(loop.step() for loop in loops) == 1
+    clock.now += 120  # two more
+    assert sum(loop.step() for loop in loops) == 2
+    # a restarted runner (a new loop) starting before a claimed due time does not double
+    again = TriggerLoop(sqlite_app, trigger=triggers[0])
+    again.last_time = clock.now - 150
+    assert again.step() == 0
+    assert len(calls_of(sqlite_app, tt.every_minute.task_id)) == 3
+
+
+def load(app: Pynenc) -> BaseTrigger:
+    from pynenc.backends.registry import load_component
+
+    return load_component(app.conf.trigger_cls)(app)  # type: ignore[no-any-return]
+
+
+def test_event_payload_filter_and_args(app: Pynenc) -> None:
+    loop = TriggerLoop(app)
+    app.trigger.emit_event("user.login", {"user": "ann", "role": "user"})
+    app.trigger.emit_event("user.login", {"user": "bob", "role": "admin"})
+    app.trigger.emit_event("other", {"user": "eve", "role": "admin"})
+    assert loop.step() == 1
+    assert loop.step() == 0
+    assert calls_of(app, tt.admin_login.task_id) == [{"user": "bob"}]
+    # a second loop reading the same log does not fire it again
+    assert TriggerLoop(app).step() == 0
+
+
+def test_builder_rejects_bad_input() -> None:
+    with pytest.raises(ValueError):
+        TriggerBuilder().on_cron("not a cron")
+    with pytest.raises(ValueError):
+        TriggerBuilder().with_logic("xor")
+    with pytest.raises(ValueError):
+        TriggerBuilder().build("t")
+
+
+def test_and_or_logic() -> None:
+    from pynenc.arguments import Arguments
+    from pynenc.trigger.conditions import TriggerContext
+
+    builder = TriggerBuilder().on_status("m.t", statuses=["SUCCESS"]).on_event("go")
+    ok = TriggerContext(
+        "invocation", task_id="m.t", status=InvocationStatus.SUCCESS, arguments=Arguments({})
+    )
+    event = TriggerContext("event", event_code="go")
+    either = builder.build("x")
+    assert either.matches(ok) and either.matches(event)
+    both = builder.with_logic("and").build("x")
+    assert not both.matches(ok) and not both.matches(event)
+    same = TriggerBuilder().on_status("m.t").on_any_result("m.t").with_logic("and").build("y")
+    assert same.matches(ok)
+
+
+# --- with a runner ----------------------------------------------------------------------
+
+
+def test_status_result_exception_triggers_with_runner(app: Pynenc) -> None:
+    with running(app):
+        assert tt.divide(5, 2).result == 2.5
+        with pytest.raises(ZeroDivisionError):
+            _ = tt.divide(3, 0).result
+        assert tt.divide(4, 2).result == 2.0
+
+        def fired() -> bool:
+            return all(
+                calls_of(app, task.task_id) for task in (tt.got_half, tt.div_error, tt.and_trigger)
+            )
+
+        wait_until(fired, 10, "triggered tasks")
+        wait_until(
+            lambda: all(
+                s.status == InvocationStatus.SUCCESS
+                for s in app.orchestrator.find_invocations(task_id=tt.div_error.task_id)
+            ),
+            10,
+            "div_error to run",
+        )
+    assert calls_of(app, tt.got_half.task_id) == [{"value": 2.5}]
+    assert calls_of(app, tt.div_error.task_id) == [{"kind": "ZeroDivisionError", "x": 3}]
+    assert len(calls_of(app, tt.and_trigger.task_id)) == 1  # only x=5 matches the filter
+
+
+def test_event_fires_within_seconds_with_runner(sqlite_app: Pynenc) -> None:
+    with running(sqlite_app):
+        sqlite_app.trigger.emit_event("user.login", {"user": "zoe", "role": "admin"})
+        wait_until(lambda: bool(calls_of(sqlite_app, tt.admin_login.task_id)), 3, "event")
+
+
+def test_real_time_cron_with_two_runners(tmp_path: Path) -> None:
+    app = ct.app
+    app.reconfigure(runner_cls="ThreadRunner", max_threads=1, **config_for("sqlite", tmp_path))
+    app.purge()
+    try:
+        stop = threading.Event()
+        loops = [TriggerLoop(app, stop, trigger=load(app)) for _ in range(2)]
+        for loop in loops:
+            loop.start()
+        wait_until(lambda: len(calls_of(app, ct.every_second.task_id)) >= 2, 5, "two ticks")
+        stop.set()
+        for loop in loops:
+            loop.join(5)
+        count = len(calls_of(app, ct.every_second.task_id))
+        keys = app.trigger.events_after(0)  # no events: only cron claims
+        assert keys == []
+        assert 2 <= count <= 6  # one per second, not one per loop per second
+    finally:
+        app.purge()
+        app.close()
