@@ -322,7 +322,8 @@ def check_results(app: Pynenc, invocation_ids: Sequence[str]) -> list[str]:
     loads = app.serializer.loads
     for start in range(0, len(invocation_ids), RESULT_CHUNK):
         chunk = invocation_ids[start : start + RESULT_CHUNK]
-        results = app.state_backend.get_results(chunk)
+        resolve = app.client_data_store.resolve_value
+        results = {i: resolve(v) for i, v in app.state_backend.get_results(chunk).items()}
         missing = [i for i in chunk if i not in results]
         states = app.orchestrator.get_states(missing) if missing else {}
         for index, invocation_id in enumerate(chunk, start):

@@ -174,12 +174,14 @@ def _print_outcome(
         if encoded is None:
             console.print("result: (not stored; it may have expired)", style="yellow")
             return
+        encoded = app.client_data_store.resolve_value(encoded)  # large results are stored by key
         console.print(Text.assemble(("result: ", "bold"), _decoded(app, encoded)))
     elif status is InvocationStatus.FAILED:
         error = app.state_backend.get_exception(invocation_id)
         if error is None:
             console.print("error: (not stored)", style="yellow")
             return
+        error = app.client_data_store.resolve_value(error)
         console.print("error, with the remote traceback:", style="bold red")
         console.print(Text(remote_traceback(error).rstrip()))
     elif not status.is_final:
