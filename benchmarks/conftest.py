@@ -45,7 +45,7 @@ def workload() -> Workload:
     return Workload(int(os.environ.get("PYNENC_BENCH_N", default)), 1 if QUICK else 3)
 
 
-def _use(**config: object) -> Pynenc:
+def use_app(**config: object) -> Pynenc:
     """The bench app as its module builds it, plus ``config``."""
     app = bench_tasks.app
     app.config_values.clear()
@@ -71,14 +71,14 @@ def _warm_up(app: Pynenc) -> None:
 
 @pytest.fixture
 def dev_app() -> Iterator[Pynenc]:
-    yield _use(dev_mode_force_sync_tasks=True)
-    _use()
+    yield use_app(dev_mode_force_sync_tasks=True)
+    use_app()
 
 
 @pytest.fixture
 def memory_app() -> Iterator[Pynenc]:
     """Memory backends, a ThreadRunner serving from a thread of this process."""
-    app = _use()
+    app = use_app()
     runner = app.runner
     thread = threading.Thread(target=runner.run, name="bench-runner", daemon=True)
     thread.start()
@@ -89,7 +89,7 @@ def memory_app() -> Iterator[Pynenc]:
     thread.join(RUNNER_STOP_TIMEOUT_SEC)
     assert not thread.is_alive(), "runner thread did not stop"
     app.purge()
-    _use()
+    use_app()
 
 
 def _runner_env(config: dict[str, Any]) -> dict[str, str]:
@@ -151,7 +151,7 @@ def serve_with_runner_process(
     """The bench app on ``backend``, served by ``runner_cls`` started by the CLI in a
     process of its own."""
     config = {**backend_config(backend, tmp_path), "runner_cls": runner_cls}
-    app = _use(**config)
+    app = use_app(**config)
     log = tmp_path / "runner.log"
     command = [sys.executable, "-m", "pynenc", "--app", "benchmarks.bench_tasks.app"]
     with log.open("wb") as out:
@@ -169,5 +169,5 @@ def serve_with_runner_process(
     finally:
         code = _stop(process)
         app.purge()
-        _use()
+        use_app()
     assert code == 0, f"runner process exited {code} on SIGTERM:\n{log.read_text()}"

@@ -60,6 +60,10 @@ class Task(Generic[P, R]):
         )
         self._register_triggers(triggers)
         self.signature = inspect.signature(func)
+        # names of a signature that a full positional call fills in order (the common case,
+        # bound without inspect's generic machinery); None for any other signature
+        plain = all(p.kind is p.POSITIONAL_OR_KEYWORD for p in self.signature.parameters.values())
+        self._positional_names = tuple(self.signature.parameters) if plain else None
         self._check_key_arguments()
         self.is_async = inspect.iscoroutinefunction(func)
         self.logger = logging.getLogger(f"pynenc.task.{self.task_id}")
@@ -114,6 +118,9 @@ class Task(Generic[P, R]):
 
     def bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
         """Arguments by name, defaults applied, as the function would see them."""
+        names = self._positional_names
+        if names is not None and not kwargs and len(args) == len(names):
+            return dict(zip(names, args, strict=True))
         try:
             bound = self.signature.bind(*args, **kwargs)
         except TypeError as exc:

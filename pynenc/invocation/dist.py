@@ -50,8 +50,12 @@ class DistributedInvocation(BaseInvocation[R]):
         return self.get_result(timeout_sec=None)
 
     def get_result(self, timeout_sec: float | None) -> R:
-        wait_for_final(self.app, [self.invocation_id], timeout_sec)
-        return final_values(self.app, [self.invocation_id])[0]  # type: ignore[no-any-return]
+        app, ids = self.app, [self.invocation_id]
+        ready = stored_values(app, ids)  # done already: one read, no wait set up
+        if ready is None:
+            wait_for_final(app, ids, timeout_sec)
+            ready = final_values(app, ids)
+        return ready[0]  # type: ignore[no-any-return]
 
 
 def wait_for_final(app: Pynenc, invocation_ids: Sequence[str], timeout_sec: float | None) -> None:
@@ -65,18 +69,32 @@ def wait_for_final(app: Pynenc, invocation_ids: Sequence[str], timeout_sec: floa
         raise InvocationTimeoutError(invocation_ids[0], timeout_sec or 0.0)
 
 
+def stored_values(app: Pynenc, invocation_ids: Sequence[str]) -> list[Any] | None:
+    """Results in order when every invocation has one stored, else None.
+
+    A result is stored only by a run that succeeded, so it can be read before looking at
+    the status: the common case (done, succeeded) costs one read."""
+    results = app.state_backend.get_results(invocation_ids)
+    if len(results) < len(set(invocation_ids)):
+        return None
+    return [_decode_result(app, results[i]) for i in invocation_ids]
+
+
+def _decode_result(app: Pynenc, raw: bytes) -> Any:
+    if raw.startswith(RESULT_MARKER):
+        raw = app.client_data_store.resolve_value(raw)
+    return app.serializer.loads(raw)
+
+
 def final_values(app: Pynenc, invocation_ids: Sequence[str]) -> list[Any]:
     """Results of final invocations, in order; raises the first failure met."""
-    states = app.orchestrator.get_states(invocation_ids)
     results = app.state_backend.get_results(invocation_ids)
-    loads = app.serializer.loads
+    missing = [i for i in invocation_ids if i not in results]
+    states = app.orchestrator.get_states(missing) if missing else {}
     values: list[Any] = []
     for invocation_id in invocation_ids:
         if invocation_id in results:
-            raw = results[invocation_id]
-            if raw.startswith(RESULT_MARKER):
-                raw = app.client_data_store.resolve_value(raw)
-            values.append(loads(raw))
+            values.append(_decode_result(app, results[invocation_id]))
             continue
         state = states.get(invocation_id)
         if state is None:

@@ -284,7 +284,7 @@ class IdListener:
     def _run(self, subscribed: threading.Event, stop: threading.Event) -> None:
         delay = 0.0
         while not stop.is_set():
-            pubsub = self.client.redis.pubsub()  # type: ignore[no-untyped-call]
+            pubsub = self.client.redis.pubsub()  # type: ignore[no-untyped-call,unused-ignore]
             try:
                 pubsub.subscribe(self.channel)
                 while not stop.is_set():

@@ -16,6 +16,8 @@ from collections.abc import Iterable, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+import msgpack
+
 from pynenc.backends.redis import scripts
 from pynenc.backends.redis.broker import RedisBroker
 from pynenc.backends.redis.connection import SAFETY_RECHECK_SEC, IdListener, client_for
@@ -98,10 +100,12 @@ class RedisOrchestrator(BaseOrchestrator):
         inline) queues them: one round trip."""
         if not self._inline_state or not registrations:
             return super().submit_invocations(registrations, records)
-        args = self._args(time.time(), None)
+        rows: list[Any] = []
         for r, record in zip(registrations, records, strict=True):
-            args += _registration_args(r)
-            args.append(encode_record(record))
+            rows += _registration_args(r)
+            rows.append(encode_record(record))
+        # raw str type: the cmsgpack of Redis 7.0 reads no bin type (values stay bytes)
+        args = [*self._args(time.time(), None), msgpack.packb(rows, use_bin_type=False)]
         ids = _holders(registrations, self.client.call(scripts.SUBMIT, self.prefix, args))
         if not self._inline_broker:
             fresh = [i for r, i in zip(registrations, ids, strict=True) if r.invocation_id == i]

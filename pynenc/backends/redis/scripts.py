@@ -235,6 +235,13 @@ local function hist(id, status, also)
     end
   end
 end
+local function hist_all(id, statuses)
+  if INLINE then
+    local entries = {}
+    for k, status in ipairs(statuses) do entries[k] = status .. SUFFIX end
+    redis.call('RPUSH', P .. 'hist:' .. id, unpack(entries))
+  end
+end
 -- owner '' is none
 local function set_status(id, old, new, owner)
   redis.call('HSET', P .. 'st:' .. id, 's', new, 'u', NOW, 'o', owner)
@@ -274,16 +281,17 @@ end
 
 _ORCHESTRATOR = PRELUDE + BROKER_LUA + STATUS_LUA + ORCHESTRATOR_LUA
 
-# Registrations from ARGV[10..], ``stride`` values each: id, task_id, registration key,
-# running key, non-key arguments ('' none, '+' value), reroute (1/0) (SUBMIT adds the
-# record). Writes the fresh ones as REGISTERED and returns the (1-based index, holder id)
-# pairs of registrations an existing invocation stands for and the ARGV index of each
-# fresh one; or nil and the task id on a non-key arguments mismatch, having written nothing.
+# Registrations from ``rows`` (a flat table), ``stride`` values each: id, task_id,
+# registration key, running key, non-key arguments ('' none, '+' value), reroute (1/0)
+# (SUBMIT adds the record). Writes the fresh ones as REGISTERED and returns the (1-based
+# index, holder id) pairs of registrations an existing invocation stands for and the row
+# index of each fresh one; or nil and the task id on a non-key arguments mismatch, having
+# written nothing.
 REGISTER_LUA = """
-local function register(stride)
+local function register(rows, stride)
   local holders, taken, fresh = {}, {}, {}
-  for b = 10, #ARGV, stride do
-    local id, rk, nk = ARGV[b], ARGV[b + 2], ARGV[b + 4]
+  for b = 1, #rows, stride do
+    local id, rk, nk = rows[b], rows[b + 2], rows[b + 4]
     local holder = nil
     if rk ~= '' then
       holder = holders[rk]
@@ -296,19 +304,19 @@ local function register(stride)
       end
     end
     if holder then
-      if nk ~= '' and nk ~= holder[2] then return nil, ARGV[b + 1] end
-      taken[#taken + 1] = {(b - 10) / stride + 1, holder[1]}
+      if nk ~= '' and nk ~= holder[2] then return nil, rows[b + 1] end
+      taken[#taken + 1] = {(b - 1) / stride + 1, holder[1]}
     else
       if rk ~= '' then holders[rk] = {id, nk} end
       fresh[#fresh + 1] = b
     end
   end
   for _, b in ipairs(fresh) do
-    local id = ARGV[b]
-    redis.call('HSET', P .. 'st:' .. id, 's', REGISTERED, 'n', 0, 'u', NOW, 't', ARGV[b + 1],
-      'rk', ARGV[b + 2], 'rn', ARGV[b + 3], 'nk', ARGV[b + 4], 'rr', ARGV[b + 5], 'o', '')
+    local id = rows[b]
+    redis.call('HSET', P .. 'st:' .. id, 's', REGISTERED, 'n', 0, 'u', NOW, 't', rows[b + 1],
+      'rk', rows[b + 2], 'rn', rows[b + 3], 'nk', rows[b + 4], 'rr', rows[b + 5], 'o', '')
     redis.call('ZADD', P .. 'by-status:' .. REGISTERED, NOW, id)
-    if ARGV[b + 2] ~= '' then redis.call('HSET', P .. 'reg-keys', ARGV[b + 2], id) end
+    if rows[b + 2] ~= '' then redis.call('HSET', P .. 'reg-keys', rows[b + 2], id) end
     hist(id, REGISTERED)
   end
   return taken, fresh
@@ -321,24 +329,28 @@ _REGISTERING = PRELUDE + BROKER_LUA + STATUS_SETS + ORCHESTRATOR_LUA + REGISTER_
 REGISTER = (
     _REGISTERING
     + """
-local taken, detail = register(6)
+local rows = {}
+for k = 10, #ARGV do rows[#rows + 1] = ARGV[k] end
+local taken, detail = register(rows, 6)
 if not taken then return cjson.encode({'mismatch', detail}) end
 return reply({'ok', taken})
 """
 )
 
 # The client's whole write for a batch (only with the state backend inline): REGISTER's
-# registrations, each followed by its record's bytes; the fresh ones' records are stored
+# registrations, each followed by its record's bytes, packed in ARGV[10] as one msgpack
+# array (one argument instead of seven per invocation); the fresh ones' records are stored
 # (SET NX) and, when ROUTE_INLINE, their ids queued in order. Reply as REGISTER's.
 SUBMIT = (
     _REGISTERING
     + """
-local taken, detail = register(7)
+local rows = cmsgpack.unpack(ARGV[10])
+local taken, detail = register(rows, 7)
 if not taken then return cjson.encode({'mismatch', detail}) end
 local ids = {}
 for k, b in ipairs(detail) do
-  ids[k] = ARGV[b]
-  redis.call('SET', P .. 'rec:' .. ARGV[b], ARGV[b + 6], 'NX')
+  ids[k] = rows[b]
+  redis.call('SET', P .. 'rec:' .. rows[b], rows[b + 6], 'NX')
 end
 if ROUTE_INLINE then route(ids) end
 return reply({'ok', taken})
@@ -433,38 +445,49 @@ for _, kind in ipairs({'res:', 'exc:'}) do
 end
 local errors, unparked = {}, {}
 local index = 0
+-- A run of changes of one id (the STARTED and DONE of a fast task) is checked step by step
+-- against the status each step leaves, and written once: one HSET, one index move and
+-- one history push for the whole run.
 while i < #ARGV do
-  local id, new = ARGV[i], ARGV[i + 1]
-  i = i + 2
-  index = index + 1
+  local id = ARGV[i]
   local st = P .. 'st:' .. id
   local f = redis.call('HMGET', st, 's', 'o', 'rn', 'rk')
-  local current, owner = f[1] or '', f[2] or ''
-  local new_owner, err = nil, 'bad'
-  if current ~= '' then new_owner, err = transition(current, new, owner, RUNNER) end
-  if not new_owner then
-    errors[#errors + 1] = {index, err, current, owner}
-  else
-    local rn = f[3] or ''
-    if new == RETRY then redis.call('HINCRBY', st, 'n', 1) end
-    set_status(id, current, new, new_owner)
-    hist(id, new)
-    if current == CC and new ~= CC and rn ~= '' then
-      redis.call('ZREM', P .. 'parked:' .. rn, id)
-    end
-    if FINAL[new] then finalize(id, new, f[4] or '') end
-    if rn ~= '' then
-      local running = P .. 'running:' .. rn
-      if ACTIVE[new] then
-        redis.call('SADD', running, id)
-      elseif ACTIVE[current] then
-        redis.call('SREM', running, id)
-        if redis.call('SCARD', running) == 0 then
-          local freed = unpark_one(rn)
-          if freed then unparked[#unparked + 1] = freed end
+  local first = f[1] or ''
+  local current, owner, rn = first, f[2] or '', f[3] or ''
+  local steps = {}
+  repeat
+    local new = ARGV[i + 1]
+    i = i + 2
+    index = index + 1
+    local new_owner, err = nil, 'bad'
+    if current ~= '' then new_owner, err = transition(current, new, owner, RUNNER) end
+    if not new_owner then
+      errors[#errors + 1] = {index, err, current, owner}
+    else
+      if new == RETRY then redis.call('HINCRBY', st, 'n', 1) end
+      if current == CC and new ~= CC and rn ~= '' then
+        redis.call('ZREM', P .. 'parked:' .. rn, id)
+      end
+      if rn ~= '' then
+        local running = P .. 'running:' .. rn
+        if ACTIVE[new] then
+          redis.call('SADD', running, id)
+        elseif ACTIVE[current] then
+          redis.call('SREM', running, id)
+          if redis.call('SCARD', running) == 0 then
+            local freed = unpark_one(rn)
+            if freed then unparked[#unparked + 1] = freed end
+          end
         end
       end
+      steps[#steps + 1] = new
+      current, owner = new, new_owner
     end
+  until ARGV[i] ~= id
+  if #steps > 0 then
+    set_status(id, first, current, owner)
+    hist_all(id, steps)
+    if FINAL[current] then finalize(id, current, f[4] or '') end
   end
 end
 announce()
