@@ -1,8 +1,9 @@
 """The many-hosts shape: PersistentProcessRunner (2 workers) on a real Redis server.
 
 One table per question of the Redis goals: end-to-end throughput of a large
-``parallelize``, the client's enqueue rate, separate calls then waiting for every result,
-and the single-task round trip. Skips without a Redis server (fails under CI=true).
+``parallelize``, separate calls then waiting for every result, and the single-task round
+trip (the client's enqueue rate alone is in test_bench_submission.py). Skips without a
+Redis server (fails under CI=true).
 """
 
 from __future__ import annotations
@@ -16,11 +17,10 @@ from typing import Any
 import pytest
 
 from benchmarks import bench_tasks
-from benchmarks.conftest import QUICK, backend_config, serve_with_runner_process, use_app
+from benchmarks.conftest import QUICK, serve_with_runner_process
 from pynenc import Pynenc
 
 PARALLELIZE_TASKS = 500 if QUICK else 50_000
-ENQUEUE_TASKS = 500 if QUICK else 50_000
 SEPARATE_CALLS = 100 if QUICK else 5_000
 ROUND_TRIPS = 20 if QUICK else 500
 
@@ -29,16 +29,6 @@ ROUND_TRIPS = 20 if QUICK else 500
 def ppr_on_redis(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pynenc]:
     monkeypatch.setenv("PYNENC__NUM_PROCESSES", "2")
     yield from serve_with_runner_process(tmp_path, "PersistentProcessRunner", "redis")
-
-
-@pytest.fixture
-def redis_client_only(tmp_path: Path) -> Iterator[Pynenc]:
-    """The bench app on Redis with no runner: measures the client's side alone."""
-    app = use_app(**backend_config("redis", tmp_path))
-    app.purge()
-    yield app
-    app.purge()
-    use_app()
 
 
 def _rate(benchmark: Any, count: int) -> None:
@@ -56,15 +46,6 @@ def test_parallelize_end_to_end(benchmark: Any, ppr_on_redis: Pynenc) -> None:
     results = benchmark.pedantic(run, setup=ppr_on_redis.purge, rounds=rounds)
     assert results == [i + 1 for i in range(PARALLELIZE_TASKS)]
     _rate(benchmark, PARALLELIZE_TASKS)
-
-
-@pytest.mark.benchmark(group="redis-enqueue")
-def test_parallelize_enqueue(benchmark: Any, redis_client_only: Pynenc) -> None:
-    items = [(i, 1) for i in range(ENQUEUE_TASKS)]
-    run = lambda: len(bench_tasks.add.parallelize(items))  # noqa: E731
-    rounds = 1 if QUICK else 3
-    assert benchmark.pedantic(run, setup=redis_client_only.purge, rounds=rounds) == ENQUEUE_TASKS
-    _rate(benchmark, ENQUEUE_TASKS)
 
 
 @pytest.mark.benchmark(group="redis-separate-calls")

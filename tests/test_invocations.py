@@ -7,11 +7,13 @@ import datetime as dt
 import itertools
 import threading
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
 from pynenc import InvocationStatus, Pynenc
-from pynenc.exceptions import ConcurrencyControlledError, KeyArgumentsMismatchError
+from pynenc.exceptions import BackendError, ConcurrencyControlledError, KeyArgumentsMismatchError
+from pynenc.invocation import submit
 from tests.apps import core_tasks as t
 
 
@@ -108,6 +110,40 @@ def test_parallelize_results_in_input_order(runner: Pynenc) -> None:
     group = t.add.parallelize([(i, i) for i in range(300)])
     assert len(group.invocations) == 300
     assert group.results == [2 * i for i in range(300)]
+
+
+def test_parallelize_over_many_batches_queues_every_call_in_order(
+    app: Pynenc, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(submit, "SUBMIT_BATCH", 7)  # 30 calls: 5 writes, 4 of them overlapped
+    ids = [inv.invocation_id for inv in t.add.parallelize([(i, 0) for i in range(30)])]
+    assert len(set(ids)) == 30
+    queued: list[str] = []
+    while len(queued) < 30:
+        popped = app.broker.retrieve_invocations(30, 1.0)
+        assert popped, "the queue holds fewer invocations than were submitted"
+        queued += popped
+    assert queued == ids
+
+
+def test_a_failed_batch_write_raises_and_writes_no_later_batch(
+    app: Pynenc, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(submit, "SUBMIT_BATCH", 5)
+    write = app.orchestrator.submit_invocations
+    writes: list[int] = []
+
+    def second_write_fails(registrations: Any, records: Any) -> list[str]:
+        writes.append(len(records))
+        if len(writes) == 2:
+            raise BackendError("disk full")
+        return write(registrations, records)
+
+    monkeypatch.setattr(app.orchestrator, "submit_invocations", second_write_fails)
+    with pytest.raises(BackendError, match="disk full"):
+        t.add.parallelize([(i, 0) for i in range(20)])
+    assert writes == [5, 5]
+    assert app.broker.count_invocations() == 5
 
 
 def test_parallelize_accepts_dicts_arguments_and_common_args(runner: Pynenc) -> None:

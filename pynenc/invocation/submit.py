@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextvars
+import os
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from pynenc._speedups.hashing import arguments_key
@@ -36,6 +39,16 @@ def concurrency_key(
 class Submitter:
     def __init__(self, app: Pynenc) -> None:
         self.app = app
+        self._writer: ThreadPoolExecutor | None = None
+        self._writer_pid = 0
+
+    def _background(self) -> ThreadPoolExecutor:
+        """One thread that writes a batch while the caller builds the next (made again
+        after a fork, which never copies threads)."""
+        if self._writer is None or self._writer_pid != os.getpid():
+            self._writer = ThreadPoolExecutor(1, thread_name_prefix="pynenc-submit")
+            self._writer_pid = os.getpid()
+        return self._writer
 
     def submit(
         self,
@@ -55,6 +68,9 @@ class Submitter:
         parent = current_invocation.get()
         conf = task.conf
         invocations: list[DistributedInvocation[Any]] = []
+        # batches are written in order, each while the next one is built; at most one is
+        # in flight, so the queue keeps the calls' order and a failure stops the rest
+        in_flight: Future[list[str]] | None = None
         for start in range(0, len(calls), SUBMIT_BATCH):
             records: list[InvocationRecord] = []
             registrations: list[Registration] = []
@@ -82,9 +98,18 @@ class Submitter:
                     )
                 )
                 registrations.append(self._registration(task, invocation_id, values))
-            store.flush(pending)
-            ids = app.orchestrator.submit_invocations(registrations, records)
-            invocations.extend(DistributedInvocation(task, i) for i in ids)
+            if in_flight is not None:
+                invocations.extend(DistributedInvocation(task, i) for i in in_flight.result())
+            store.flush(pending)  # large values stored before any record points at them
+            pending = {}
+            write = app.orchestrator.submit_invocations
+            if start + SUBMIT_BATCH >= len(calls):  # the last (often only) batch: no thread
+                invocations.extend(
+                    DistributedInvocation(task, i) for i in write(registrations, records)
+                )
+                return invocations
+            context = contextvars.copy_context()
+            in_flight = self._background().submit(context.run, write, registrations, records)
         return invocations
 
     @staticmethod
