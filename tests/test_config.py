@@ -73,6 +73,7 @@ def test_field_names_include_inherited_fields_in_order() -> None:
     assert set(names) == {
         "runner_batch_size",
         "graceful_shutdown_timeout_sec",
+        "claim_linger_sec",
         "min_threads",
         "max_threads",
     }

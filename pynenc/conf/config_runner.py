@@ -20,6 +20,10 @@ class ConfigRunner(ConfigBase):
 
     runner_batch_size: int = 64  # invocations taken from the broker per loop
     graceful_shutdown_timeout_sec: float = 30.0
+    # While claims keep finding only a few calls waiting (a stream of single calls), wait
+    # this long before the next claim, so it takes a batch: fewer round trips per task for
+    # at most this much latency. A claim that had to wait for work never lingers; 0 = off.
+    claim_linger_sec: float = 0.001
 
 
 class ConfigThreadRunner(ConfigRunner):

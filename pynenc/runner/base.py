@@ -43,6 +43,7 @@ class BaseRunner(ABC):
         self.started_event = threading.Event()
         self.outcomes = OutcomeWriter(app, self.runner_id)
         self._heartbeat_thread: threading.Thread | None = None
+        self._trickle = False  # the last claim found a few calls waiting (claim_next)
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -147,9 +148,15 @@ class BaseRunner(ABC):
     def claim_next(self, max_count: int, timeout_sec: float) -> list[tuple[InvocationRecord, int]]:
         """Take up to ``max_count`` invocations from the broker into RUNNING (PENDING when
         ``start_on_claim`` is off); returns (record, num_retries) pairs to execute."""
-        claim = self.app.orchestrator.claim_next(
-            max_count, timeout_sec, self.runner_id, start=self.start_on_claim
-        )
+        orchestrator, start = self.app.orchestrator, self.start_on_claim
+        linger = self.conf.claim_linger_sec
+        if self._trickle and linger > 0:
+            self.stop_event.wait(linger)
+        claim = orchestrator.claim_next(max_count, 0, self.runner_id, start=start)  # no wait
+        # found work at once but under half a batch: calls are trickling in one by one
+        self._trickle = 0 < len(claim.claimed) < max_count // 2
+        if not claim.claimed:
+            claim = orchestrator.claim_next(max_count, timeout_sec, self.runner_id, start=start)
         if not claim.claimed:
             return []
         records = claim.records

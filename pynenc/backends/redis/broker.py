@@ -70,7 +70,7 @@ class RedisBroker(BaseBroker):
 
     def _block(self, timeout_sec: float) -> None:
         """Wait on the wake-up list (taking the token, if any, that a route left)."""
-        self.client.run(lambda r: r.blpop([self.keys.wake], timeout=timeout_sec))
+        self.client.execute("BLPOP", self.keys.wake, round(timeout_sec, 3))
 
     def count_invocations(self) -> int:
         def build(pipe: Pipeline) -> None:

@@ -34,7 +34,7 @@ class RedisClientDataStore(BaseClientDataStore):
         if not keys:
             return {}
         names = [self._key_prefix + k for k in keys]
-        raw = self.client.run(lambda client: client.mget(names))
+        raw = self.client.execute("MGET", *names)
         return {
             k: v if isinstance(v, bytes) else str(v).encode()
             for k, v in zip(keys, raw, strict=True)

@@ -84,7 +84,7 @@ class RedisStateBackend(BaseStateBackend):
     def _mget(self, keys: list[str]) -> list[Any]:
         if not keys:
             return []
-        return self.client.run(lambda r: r.mget(keys))
+        return self.client.execute("MGET", *keys)  # type: ignore[no-any-return]
 
     def add_history(self, entries: Sequence[tuple[str, StatusRecord]]) -> None:
         if entries:
