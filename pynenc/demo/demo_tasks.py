@@ -1,4 +1,5 @@
-"""The app ``pynenc demo`` runs: SQLite in one file, a thread runner, trivial tasks.
+"""The app ``pynenc demo`` runs: SQLite in one file, the production runner
+(PersistentProcessRunner: a dispatcher and one worker process per CPU), trivial tasks.
 
 The database file comes from ``PYNENC_DEMO_DB`` (read at import, so the demo and its runner
 subprocess agree on it); without it, ``pynenc-demo.db`` in the temporary directory. Try it::
@@ -16,7 +17,7 @@ from pynenc import PynencBuilder
 DB_ENV_VAR = "PYNENC_DEMO_DB"
 DB_PATH = os.environ.get(DB_ENV_VAR) or os.path.join(tempfile.gettempdir(), "pynenc-demo.db")
 
-app = PynencBuilder().app_id("pynenc-demo").sqlite(DB_PATH).thread_runner().build()
+app = PynencBuilder().app_id("pynenc-demo").sqlite(DB_PATH).persistent_process_runner().build()
 
 
 @app.task
