@@ -106,6 +106,7 @@ class RedisClient:
         self._shas: dict[str, str] = {}
         self._local = threading.local()
         self._held_connections: weakref.WeakSet[Connection] = weakref.WeakSet()
+        self._held_lock = threading.Lock()
 
     @property
     def address(self) -> str:
@@ -213,7 +214,8 @@ class RedisClient:
             pool = self.redis.connection_pool
             conn = pool.connection_class(**pool.connection_kwargs)
             local.conn, local.conn_pid = conn, os.getpid()
-            self._held_connections.add(conn)
+            with self._held_lock:
+                self._held_connections.add(conn)
         return conn
 
     def unlink_kinds(self, prefix: str, kinds: Iterable[str]) -> None:
@@ -239,8 +241,10 @@ class RedisClient:
         """Close idle connections (the threads' own ones reconnect on their next call);
         connections in use by a redis-py call of another thread stay open."""
         self.redis.connection_pool.disconnect(inuse_connections=False)
-        if self._local.__dict__.get("conn_pid") == os.getpid():
-            for conn in list(self._held_connections):
+        with self._held_lock:
+            held = list(self._held_connections)
+        for conn in held:
+            if getattr(conn, "pid", None) == os.getpid():  # never one inherited through fork
                 conn.disconnect()
 
 
