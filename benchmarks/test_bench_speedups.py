@@ -71,11 +71,28 @@ def test_size_check(benchmark: Any, twin: ModuleType) -> None:
     _record(benchmark, twin)
 
 
-@pytest.mark.benchmark(group="speedups-content-key")
+@pytest.mark.benchmark(group="speedups-content-key-64B")
+@pytest.mark.parametrize("twin", HASHINGS, ids=_name)
+def test_content_key_small(benchmark: Any, twin: ModuleType) -> None:
+    """Mostly call overhead: one BLAKE2b block."""
+    assert len(benchmark(twin.content_key, b"x" * 64)) == 32
+    _record(benchmark, twin)
+
+
+@pytest.mark.benchmark(group="speedups-content-key-4KB")
 @pytest.mark.parametrize("twin", HASHINGS, ids=_name)
 def test_content_key(benchmark: Any, twin: ModuleType) -> None:
-    blob = b"x" * 4096
-    assert len(benchmark(twin.content_key, blob)) == 32
+    """A value big enough to be stored: the hash itself is the cost in both twins."""
+    assert len(benchmark(twin.content_key, b"x" * 4096)) == 32
+    _record(benchmark, twin)
+
+
+@pytest.mark.benchmark(group="speedups-oversized-keys")
+@pytest.mark.parametrize("twin", HASHINGS, ids=_name)
+def test_oversized_keys(benchmark: Any, twin: ModuleType) -> None:
+    """Size check + keys of a call with one value to store (1 KB threshold)."""
+    values = {**ARGUMENTS, "payload": b"p" * 2048}
+    assert list(benchmark(twin.oversized_keys, values, 1024)) == ["payload"]
     _record(benchmark, twin)
 
 

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable
+from hashlib import blake2b
 from pathlib import Path
 from types import ModuleType
 
@@ -118,6 +119,31 @@ def test_hashing_api(hashing: ModuleType) -> None:
     assert hashing.arguments_key(SAMPLE) == golden["arguments_key"]
 
 
+def test_oversized_keys_names_the_values_to_store(hashing: ModuleType) -> None:
+    keys = hashing.oversized_keys(SAMPLE, 100)
+    assert keys == {"big": hashing.content_key(SAMPLE["big"])}
+    assert hashing.oversized_keys(SAMPLE, 1, 100) == {
+        "x": hashing.content_key(b"1"),
+        "name": hashing.content_key(SAMPLE["name"]),
+    }
+
+
+def test_arguments_key_counts_a_repeated_name_once(hashing: ModuleType) -> None:
+    values = {"a": b"1", "b": b"2"}
+    assert hashing.arguments_key(values, ("b", "a", "b")) == hashing.arguments_key(values)
+    assert hashing.arguments_key(values, ("a", "zz")) == hashing.arguments_key(
+        {"a": b"1", "zz": b""}
+    )
+
+
+def test_content_key_is_blake2b_128(hashing: ModuleType) -> None:
+    """The compiled twin hashes small values itself: it must stay hashlib's BLAKE2b."""
+    for size in (0, 1, 127, 128, 129, 255, 256, 257, 1023, 1024, 5000):
+        data = bytes(range(256)) * (size // 256) + bytes(range(size % 256))
+        assert hashing.content_key(data) == blake2b(data, digest_size=16).hexdigest(), size
+    assert hashing.content_key(bytearray(b"abc")) == hashing.content_key(b"abc")
+
+
 values_strategy = st.dictionaries(st.text(max_size=20), st.binary(max_size=300), max_size=8)
 
 
@@ -130,12 +156,18 @@ def test_twins_agree_on_envelopes(values: dict[str, bytes], data: st.DataObject)
     assert all(m.unpack_arguments(blob) == (values, refs) for m in ENVELOPES)
 
 
-@given(values=values_strategy, limit=st.integers(0, 400))
-def test_twins_agree_on_hashing(values: dict[str, bytes], limit: int) -> None:
+@given(values=values_strategy, limit=st.integers(0, 400), data=st.data())
+def test_twins_agree_on_hashing(values: dict[str, bytes], limit: int, data: st.DataObject) -> None:
     assert len({m.arguments_key(values) for m in HASHINGS}) == 1
     assert len({tuple(m.oversized(values, limit)) for m in HASHINGS}) == 1
-    names = tuple(sorted(values))[:2]
+    assert len({tuple(m.oversized_keys(values, limit).items()) for m in HASHINGS}) == 1
+    names = tuple(data.draw(st.lists(st.sampled_from([*values, "missing"]), max_size=4)))
     assert len({m.arguments_key(values, names) for m in HASHINGS}) == 1
+
+
+@given(blob=st.binary(max_size=3000))
+def test_twins_agree_on_content_keys(blob: bytes) -> None:
+    assert len({m.content_key(blob) for m in HASHINGS}) == 1
 
 
 S = InvocationStatus
