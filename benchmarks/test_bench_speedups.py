@@ -137,13 +137,9 @@ CLAIMED = [
     for i in range(64)
 ]
 CALLS_FRAME = _dispatch_py.encode_calls(deque(CLAIMED), 64, {}, 100.5, 30.0)
+_IDS = [record.invocation_id for record, _, _ in CLAIMED]
 EVENTS_FRAME = msgpack.packb(
-    [1]
-    + [
-        event
-        for record, _, _ in CLAIMED
-        for event in ([1, record.invocation_id], [2, record.invocation_id, "success", b"5", None, 0.0])
-    ],
+    [1] + [e for i in _IDS for e in ([1, i], [2, i, "success", b"5", None, 0.0])],
     use_bin_type=True,
 )
 
