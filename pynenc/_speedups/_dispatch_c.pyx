@@ -62,7 +62,7 @@ cdef class _Slots:
     cdef Py_ssize_t count
     cdef Py_ssize_t required  # fields without a default come first in a dataclass
     cdef Py_ssize_t offsets[MAX_FIELDS]
-    cdef bint direct
+    cdef readonly bint direct
 
     def __init__(self, type cls):
         self.cls = cls
@@ -90,20 +90,6 @@ cdef class _Slots:
                 return
             self.offsets[i] = member.offset
 
-    cdef inline object get(self, object obj, Py_ssize_t index):
-        cdef PyObject* value
-        if self.direct and type(obj) is self.cls:
-            value = (<PyObject**>((<char*><PyObject*>obj) + self.offsets[index]))[0]
-            if value is not NULL:
-                return <object>value
-        return getattr(obj, self.names[index])  # unset: the usual AttributeError
-
-    cdef inline object get_named(self, object obj, str name):
-        """``obj.<name>``, at its slot when ``name`` is the first field (the id)."""
-        if self.count and self.names[0] is name:
-            return self.get(obj, 0)
-        return getattr(obj, name)
-
     cdef object make(self, PyObject** args, Py_ssize_t given):
         """``cls(*args[:given])``."""
         cdef Py_ssize_t i
@@ -118,6 +104,16 @@ cdef class _Slots:
             Py_XDECREF(slot[0])
             slot[0] = <PyObject*>value
         return obj
+
+
+cdef inline object _field(_Slots fields, object obj, Py_ssize_t index):
+    """``obj``'s field number ``index``, read at its slot when the class allows it."""
+    cdef PyObject* value
+    if fields.direct and type(obj) is fields.cls:
+        value = (<PyObject**>((<char*><PyObject*>obj) + fields.offsets[index]))[0]
+        if value is not NULL:
+            return <object>value
+    return getattr(obj, fields.names[index])  # unset: the usual AttributeError
 
 
 cdef dict _slots_of = {}
@@ -250,7 +246,7 @@ cdef bint _put_value(Writer* w, object value) except -1:
 
 
 # a call on the wire: these fields of the record, then num_retries and start_within_sec
-CALL_FIELDS = (
+cdef tuple CALL_FIELDS = (
     "invocation_id",
     "task_id",
     "arguments",
@@ -280,7 +276,7 @@ cdef object _write_calls(list claimed, double now, double within):
                     return None
             _put_array(&w, 9)
             for i in range(7):
-                if not _put_value(&w, fields.get(record, i)):
+                if not _put_value(&w, _field(fields, record, i)):
                     return None
             if not _put_value(&w, item[1]):
                 return None
@@ -298,13 +294,16 @@ def encode_calls(backlog, Py_ssize_t count, dict in_flight, double now, double w
     cdef tuple item
     cdef Py_ssize_t i
     cdef _Slots fields = None
+    cdef bint id_first = False
     for i in range(count):
         item = popleft()
         claimed.append(item)
         record = item[0]
         if fields is None or type(record) is not fields.cls:
             fields = _slots(type(record))
-        PyDict_SetItem(in_flight, fields.get_named(record, "invocation_id"), None)
+            id_first = fields.count > 0 and fields.names[0] == "invocation_id"
+        invocation_id = _field(fields, record, 0) if id_first else record.invocation_id
+        PyDict_SetItem(in_flight, invocation_id, None)
     frame = _write_calls(claimed, now, within)
     if frame is not None:
         return frame
