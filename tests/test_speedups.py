@@ -287,12 +287,57 @@ def test_twins_agree_on_event_frames(events: list[list[object]], grant: int) -> 
     assert len(set(results)) == 1
 
 
-@given(count=st.integers(0, 20), now=st.floats(0, 1e6), within=st.floats(0, 100))
-def test_twins_agree_on_calls_frames(count: int, now: float, within: float) -> None:
+records_strategy = st.builds(
+    InvocationRecord,
+    st.text(max_size=40),
+    st.sampled_from(["tasks.add", "t\u00e9sts.long_task_name_" + "x" * 40]),
+    st.binary(max_size=300),
+    st.none() | st.text(max_size=5),
+    st.text(max_size=5),
+    st.text(max_size=5),
+    st.floats(allow_nan=False) | st.integers(-(2**63), 2**64 - 1),
+)
+
+
+@given(
+    claimed=st.lists(
+        st.tuples(records_strategy, st.integers(0, 2**40), st.floats(0, 1e6)), max_size=20
+    ),
+    now=st.floats(0, 1e6),
+    within=st.floats(0, 100),
+)
+def test_twins_agree_on_calls_frames(
+    claimed: list[tuple[InvocationRecord, int, float]], now: float, within: float
+) -> None:
+    """Same bytes out (ints of any width, long and non-ASCII strings), same records back."""
     frames = {
-        twin.encode_calls(deque(_claimed(count)), count, {}, now, within) for twin in DISPATCHES
+        twin.encode_calls(deque(claimed), len(claimed), {}, now, within) for twin in DISPATCHES
     }
     assert len(frames) == 1
+    (frame,) = frames
+    decoded = [twin.decode_calls(frame, InvocationRecord) for twin in DISPATCHES]
+    assert all(d == decoded[0] for d in decoded)
+    assert [call[0] for call in decoded[0][1]] == [record for record, _, _ in claimed]
+
+
+class _PlainRecord:
+    """Not a slots dataclass: the compiled twin must fall back to calling it."""
+
+    def __init__(self, *fields: object) -> None:
+        self.fields = fields
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _PlainRecord) and other.fields == self.fields
+
+
+def test_decode_calls_with_any_record_factory(dispatch: ModuleType) -> None:
+    frame = dispatch.encode_calls(deque(_claimed(2)), 2, {}, 105.0, 10.0)
+    for make in (_PlainRecord, lambda *fields: _PlainRecord(*fields)):
+        _, calls = dispatch.decode_calls(frame, make)
+        assert [record for record, _, _ in calls] == [
+            _PlainRecord(*[getattr(r, f) for f in _dispatch_py.CALL_FIELDS])
+            for r, _, _ in _claimed(2)
+        ]
 
 
 def test_transition_ownership_rules(transitions: _status_py.TransitionTable) -> None:

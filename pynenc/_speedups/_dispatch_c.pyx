@@ -75,7 +75,10 @@ cdef class _Slots:
             0 < self.count <= MAX_FIELDS
             and cls.__dataclass_params__.init
             and not hasattr(cls, "__post_init__")
-            and all(f.default_factory is dataclasses.MISSING and f.init for f in fields)
+            and all(
+                f.default_factory is dataclasses.MISSING and f.init and not f.kw_only
+                for f in fields
+            )
         )
         cdef Py_ssize_t i
         cdef PyMemberDef* member
@@ -199,6 +202,8 @@ cdef bint _put_value(Writer* w, object value) except -1:
         _put_byte(w, 0xC0)
     elif type(value) is str:
         utf8 = PyUnicode_AsUTF8AndSize(value, &size)
+        if size > 0xFFFFFFFF:
+            return False
         if size < 32:
             _put_byte(w, 0xA0 | size)
         elif size < 0x100:
@@ -210,6 +215,8 @@ cdef bint _put_value(Writer* w, object value) except -1:
         _put_raw(w, utf8, size)
     elif type(value) is bytes:
         size = PyBytes_GET_SIZE(value)
+        if size > 0xFFFFFFFF:
+            return False
         if size < 0x100:
             _put_be(w, 0xC4, size, 1)
         elif size < 0x10000:
@@ -431,10 +438,11 @@ cdef object _take_cached(Reader* r, PyObject** cache):
     cdef const char* cached_utf8
     if 0xA0 <= marker <= 0xBF and cache[0] is not NULL:
         size = marker & 0x1F
-        cached_utf8 = PyUnicode_AsUTF8AndSize(<object>cache[0], &cached_size)
+        cached = <object>cache[0]  # a reference of our own while we compare
+        cached_utf8 = PyUnicode_AsUTF8AndSize(cached, &cached_size)
         if cached_size == size and r.end - r.at > size and memcmp(cached_utf8, r.at + 1, size) == 0:
             r.at += 1 + size
-            return <object>cache[0]
+            return cached
     value = _take_object(r)
     if type(value) is str:
         Py_INCREF(value)

@@ -15,6 +15,16 @@ import msgpack
 
 CALLS = 0
 HELLO, STARTED, DONE, PAUSED, RESUMED, RETURNED = range(6)
+# a call on the wire: these fields of the record, then num_retries and start_within_sec
+CALL_FIELDS = (
+    "invocation_id",
+    "task_id",
+    "arguments",
+    "parent_invocation_id",
+    "workflow_id",
+    "workflow_task_id",
+    "created_at",
+)
 
 _packb = msgpack.packb
 _unpackb = msgpack.unpackb
