@@ -7,15 +7,20 @@
 from __future__ import annotations
 
 import importlib
+from collections import deque
 from types import ModuleType
 from typing import Any
 
+import msgpack
 import pytest
 
-from pynenc._speedups import _envelope_py, _hashing_py, _status_py
+from pynenc._speedups import _dispatch_py, _envelope_py, _hashing_py, _status_py
 from pynenc.exceptions import InvalidStatusTransitionError, StatusOwnershipError
 from pynenc.invocation import status as status_module
+from pynenc.invocation.record import InvocationRecord
 from pynenc.invocation.status import InvocationStatus
+from pynenc.runner.execution import Outcome
+from pynenc.runner.persistent_process.protocol import STATUS_BY_VALUE
 
 
 def _twins(pure: ModuleType, compiled_name: str) -> list[ModuleType]:
@@ -28,6 +33,7 @@ def _twins(pure: ModuleType, compiled_name: str) -> list[ModuleType]:
 ENVELOPES = _twins(_envelope_py, "_envelope_c")
 HASHINGS = _twins(_hashing_py, "_hashing_c")
 STATUS_TWINS = _twins(_status_py, "_status_c")
+DISPATCHES = _twins(_dispatch_py, "_dispatch_c")
 ARGUMENTS = {"order_id": b"4242", "customer": b'"ann@example.com"', "amount": b"19.99"}
 PACKED = _envelope_py.pack_arguments(ARGUMENTS)
 
@@ -71,11 +77,28 @@ def test_size_check(benchmark: Any, twin: ModuleType) -> None:
     _record(benchmark, twin)
 
 
-@pytest.mark.benchmark(group="speedups-content-key")
+@pytest.mark.benchmark(group="speedups-content-key-64B")
+@pytest.mark.parametrize("twin", HASHINGS, ids=_name)
+def test_content_key_small(benchmark: Any, twin: ModuleType) -> None:
+    """Mostly call overhead: one BLAKE2b block."""
+    assert len(benchmark(twin.content_key, b"x" * 64)) == 32
+    _record(benchmark, twin)
+
+
+@pytest.mark.benchmark(group="speedups-content-key-4KB")
 @pytest.mark.parametrize("twin", HASHINGS, ids=_name)
 def test_content_key(benchmark: Any, twin: ModuleType) -> None:
-    blob = b"x" * 4096
-    assert len(benchmark(twin.content_key, blob)) == 32
+    """A value big enough to be stored: the hash itself is the cost in both twins."""
+    assert len(benchmark(twin.content_key, b"x" * 4096)) == 32
+    _record(benchmark, twin)
+
+
+@pytest.mark.benchmark(group="speedups-oversized-keys")
+@pytest.mark.parametrize("twin", HASHINGS, ids=_name)
+def test_oversized_keys(benchmark: Any, twin: ModuleType) -> None:
+    """Size check + keys of a call with one value to store (1 KB threshold)."""
+    values = {**ARGUMENTS, "payload": b"p" * 2048}
+    assert list(benchmark(twin.oversized_keys, values, 1024)) == ["payload"]
     _record(benchmark, twin)
 
 
@@ -99,4 +122,65 @@ def test_status_transition(benchmark: Any, twin: ModuleType) -> None:
     check = _transition_table(twin).check
     args = (InvocationStatus.PENDING, InvocationStatus.RUNNING, "runner-a", "runner-a", "inv-1")
     assert benchmark(check, *args) == "runner-a"
+    _record(benchmark, twin)
+
+
+# one PPR prefetch batch: 64 trivial calls, and the 128 events (STARTED, DONE) they produce
+CLAIMED = [
+    (
+        InvocationRecord(
+            f"{i:08d}-invocation-id", "tasks.add", PACKED, None, f"{i:08d}-wf", "tasks.add", 1e9
+        ),
+        0,
+        100.0,
+    )
+    for i in range(64)
+]
+CALLS_FRAME = _dispatch_py.encode_calls(deque(CLAIMED), 64, {}, 100.5, 30.0)
+_IDS = [record.invocation_id for record, _, _ in CLAIMED]
+EVENTS_FRAME = msgpack.packb(
+    [1] + [e for i in _IDS for e in ([1, i], [2, i, "success", b"5", None, 0.0])],
+    use_bin_type=True,
+)
+
+
+@pytest.mark.benchmark(group="speedups-ppr-encode-calls")
+@pytest.mark.parametrize("twin", DISPATCHES, ids=_name)
+def test_ppr_encode_calls(benchmark: Any, twin: ModuleType) -> None:
+    """Dispatcher: 64 claimed records -> the frame sent to a worker."""
+
+    def encode() -> bytes:
+        return twin.encode_calls(deque(CLAIMED), 64, {}, 100.5, 30.0)  # type: ignore[no-any-return]
+
+    assert benchmark(encode) == CALLS_FRAME
+    _record(benchmark, twin)
+
+
+@pytest.mark.benchmark(group="speedups-ppr-decode-calls")
+@pytest.mark.parametrize("twin", DISPATCHES, ids=_name)
+def test_ppr_decode_calls(benchmark: Any, twin: ModuleType) -> None:
+    """Worker: the frame -> 64 (record, num_retries, start_within)."""
+    assert len(benchmark(twin.decode_calls, CALLS_FRAME, InvocationRecord)[1]) == 64
+    _record(benchmark, twin)
+
+
+@pytest.mark.benchmark(group="speedups-ppr-read-events")
+@pytest.mark.parametrize("twin", DISPATCHES, ids=_name)
+def test_ppr_read_events(benchmark: Any, twin: ModuleType) -> None:
+    """Dispatcher: a worker's frame of 128 events -> outcomes and its view of the worker."""
+    read = twin.EventReader(
+        Outcome,
+        STATUS_BY_VALUE,
+        InvocationStatus.RUNNING,
+        InvocationStatus.RESUMED,
+        InvocationStatus.PAUSED,
+        InvocationStatus.REROUTED,
+    ).read
+
+    def read_frame() -> list[Outcome]:
+        outcomes: list[Outcome] = []
+        read(EVENTS_FRAME, {}, set(), set(), {}, outcomes)
+        return outcomes
+
+    assert len(benchmark(read_frame)) == 128
     _record(benchmark, twin)

@@ -7,18 +7,23 @@ import json
 import os
 import subprocess
 import sys
+from collections import deque
 from collections.abc import Callable
+from hashlib import blake2b
 from pathlib import Path
 from types import ModuleType
 
+import msgpack
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pynenc._speedups import _envelope_py, _hashing_py, _status_py
+from pynenc._speedups import _dispatch_py, _envelope_py, _hashing_py, _status_py
 from pynenc.exceptions import InvalidStatusTransitionError, StatusOwnershipError
 from pynenc.invocation import status as status_module
+from pynenc.invocation.record import InvocationRecord
 from pynenc.invocation.status import InvocationStatus
+from pynenc.runner.execution import Outcome
 from tests.conftest import IN_CI
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -37,6 +42,7 @@ def _compiled(name: str) -> ModuleType | None:
 ENVELOPES = [m for m in (_envelope_py, _compiled("_envelope_c")) if m is not None]
 HASHINGS = [m for m in (_hashing_py, _compiled("_hashing_c")) if m is not None]
 STATUS_TWINS = [m for m in (_status_py, _compiled("_status_c")) if m is not None]
+DISPATCHES = [m for m in (_dispatch_py, _compiled("_dispatch_c")) if m is not None]
 
 
 def _transition_table(twin: ModuleType) -> _status_py.TransitionTable:
@@ -69,6 +75,11 @@ def hashing(request: pytest.FixtureRequest) -> ModuleType:
 @pytest.fixture(params=STATUS_TWINS, ids=lambda m: m.__name__.rsplit(".", 1)[-1])
 def transitions(request: pytest.FixtureRequest) -> _status_py.TransitionTable:
     return _transition_table(request.param)
+
+
+@pytest.fixture(params=DISPATCHES, ids=lambda m: m.__name__.rsplit(".", 1)[-1])
+def dispatch(request: pytest.FixtureRequest) -> ModuleType:
+    return request.param  # type: ignore[no-any-return]
 
 
 SAMPLE = {"x": b"1", "name": '"h\u00e9llo"'.encode(), "empty": b"", "big": bytes(range(256)) * 8}
@@ -118,6 +129,31 @@ def test_hashing_api(hashing: ModuleType) -> None:
     assert hashing.arguments_key(SAMPLE) == golden["arguments_key"]
 
 
+def test_oversized_keys_names_the_values_to_store(hashing: ModuleType) -> None:
+    keys = hashing.oversized_keys(SAMPLE, 100)
+    assert keys == {"big": hashing.content_key(SAMPLE["big"])}
+    assert hashing.oversized_keys(SAMPLE, 1, 100) == {
+        "x": hashing.content_key(b"1"),
+        "name": hashing.content_key(SAMPLE["name"]),
+    }
+
+
+def test_arguments_key_counts_a_repeated_name_once(hashing: ModuleType) -> None:
+    values = {"a": b"1", "b": b"2"}
+    assert hashing.arguments_key(values, ("b", "a", "b")) == hashing.arguments_key(values)
+    assert hashing.arguments_key(values, ("a", "zz")) == hashing.arguments_key(
+        {"a": b"1", "zz": b""}
+    )
+
+
+def test_content_key_is_blake2b_128(hashing: ModuleType) -> None:
+    """The compiled twin hashes small values itself: it must stay hashlib's BLAKE2b."""
+    for size in (0, 1, 127, 128, 129, 255, 256, 257, 1023, 1024, 5000):
+        data = bytes(range(256)) * (size // 256) + bytes(range(size % 256))
+        assert hashing.content_key(data) == blake2b(data, digest_size=16).hexdigest(), size
+    assert hashing.content_key(bytearray(b"abc")) == hashing.content_key(b"abc")
+
+
 values_strategy = st.dictionaries(st.text(max_size=20), st.binary(max_size=300), max_size=8)
 
 
@@ -130,15 +166,178 @@ def test_twins_agree_on_envelopes(values: dict[str, bytes], data: st.DataObject)
     assert all(m.unpack_arguments(blob) == (values, refs) for m in ENVELOPES)
 
 
-@given(values=values_strategy, limit=st.integers(0, 400))
-def test_twins_agree_on_hashing(values: dict[str, bytes], limit: int) -> None:
+@given(values=values_strategy, limit=st.integers(0, 400), data=st.data())
+def test_twins_agree_on_hashing(values: dict[str, bytes], limit: int, data: st.DataObject) -> None:
     assert len({m.arguments_key(values) for m in HASHINGS}) == 1
     assert len({tuple(m.oversized(values, limit)) for m in HASHINGS}) == 1
-    names = tuple(sorted(values))[:2]
+    assert len({tuple(m.oversized_keys(values, limit).items()) for m in HASHINGS}) == 1
+    names = tuple(data.draw(st.lists(st.sampled_from([*values, "missing"]), max_size=4)))
     assert len({m.arguments_key(values, names) for m in HASHINGS}) == 1
 
 
+@given(blob=st.binary(max_size=3000))
+def test_twins_agree_on_content_keys(blob: bytes) -> None:
+    assert len({m.content_key(blob) for m in HASHINGS}) == 1
+
+
 S = InvocationStatus
+
+
+def _claimed(count: int) -> list[tuple[InvocationRecord, int, float]]:
+    """(record, num_retries, claimed_at) as the dispatcher's backlog holds them."""
+    return [
+        (
+            InvocationRecord(
+                f"inv-{i}",
+                "tasks.add",
+                b"\x01args",
+                None if i % 2 else "inv-0",
+                f"wf-{i}",
+                "tasks.add",
+                1_700_000_000.5 + i,
+            ),
+            i,
+            100.0 + i,
+        )
+        for i in range(count)
+    ]
+
+
+def _reader(twin: ModuleType) -> _dispatch_py.EventReader:
+    return twin.EventReader(  # type: ignore[no-any-return]
+        Outcome, {s.value: s for s in S}, S.RUNNING, S.RESUMED, S.PAUSED, S.REROUTED
+    )
+
+
+def test_calls_frame_round_trip_and_golden_file(dispatch: ModuleType) -> None:
+    """The frame a dispatcher sends: what the worker decodes, pinned byte for byte."""
+    backlog = deque(_claimed(3))
+    in_flight: dict[str, None] = {}
+    frame = dispatch.encode_calls(backlog, 2, in_flight, 105.0, 10.0)
+    assert list(in_flight) == ["inv-0", "inv-1"] and len(backlog) == 1
+    assert frame == (GOLDEN / "ppr_calls_v1.bin").read_bytes()
+    kind, calls = dispatch.decode_calls(frame, InvocationRecord)
+    assert kind == _dispatch_py.CALLS
+    assert calls == [(r, n, 10.0 - (105.0 - at)) for r, n, at in _claimed(2)]
+    assert dispatch.decode_calls(msgpack.packb([1]), InvocationRecord) == (1, [])
+
+
+EVENTS = [
+    7,
+    [_dispatch_py.HELLO, 4242],
+    [_dispatch_py.STARTED, "inv-0"],
+    [_dispatch_py.DONE, "inv-0", "success", b"2", None, 0.0],
+    [_dispatch_py.STARTED, "inv-1"],
+    [_dispatch_py.PAUSED, "inv-1"],
+    [_dispatch_py.RESUMED, "inv-1"],
+    [_dispatch_py.RETURNED, "inv-2"],
+]
+
+
+def test_event_frame_becomes_outcomes(dispatch: ModuleType) -> None:
+    """A worker's frame (pinned by a golden file): credits, HELLO, and one outcome per
+    status change, in order, with the dispatcher's view of the worker kept up to date."""
+    frame = (GOLDEN / "ppr_events_v1.bin").read_bytes()
+    assert msgpack.packb(EVENTS, use_bin_type=True) == frame
+    in_flight: dict[str, None] = dict.fromkeys(["inv-0", "inv-1", "inv-2"])
+    started: set[str] = set()
+    running: set[str] = set()
+    lost_runs = {"inv-0": 1}
+    outcomes: list[Outcome] = []
+    grant, hello = _reader(dispatch).read(frame, in_flight, started, running, lost_runs, outcomes)
+    assert (grant, hello) == (7, True)
+    assert outcomes == [
+        Outcome("inv-0", S.RUNNING),
+        Outcome("inv-0", S.SUCCESS, b"2", None, 0.0),
+        Outcome("inv-1", S.RUNNING),
+        Outcome("inv-1", S.PAUSED),
+        Outcome("inv-1", S.RESUMED),
+        Outcome("inv-2", S.REROUTED),
+    ]
+    assert list(in_flight) == ["inv-1"] and started == running == {"inv-1"}
+    assert lost_runs == {}
+
+
+ids = st.sampled_from(["inv-0", "inv-1", "inv-2"])
+events_strategy = st.lists(
+    st.one_of(
+        st.tuples(st.sampled_from([1, 3, 4, 5]), ids).map(list),
+        st.tuples(
+            st.just(2),
+            ids,
+            st.sampled_from(["success", "failed", "retry"]),
+            st.none() | st.binary(max_size=8),
+            st.none() | st.binary(max_size=8),
+            st.floats(0, 10),
+        ).map(list),
+    ),
+    max_size=12,
+)
+
+
+@given(events=events_strategy, grant=st.integers(0, 100))
+def test_twins_agree_on_event_frames(events: list[list[object]], grant: int) -> None:
+    frame = msgpack.packb([grant, *events], use_bin_type=True)
+    results = []
+    for twin in DISPATCHES:
+        state = (dict.fromkeys(["inv-0", "inv-1"]), {"inv-1"}, {"inv-1"}, {"inv-2": 2})
+        outcomes: list[Outcome] = []
+        returned = _reader(twin).read(frame, *state, outcomes)
+        results.append(repr((returned, state, outcomes)))
+    assert len(set(results)) == 1
+
+
+records_strategy = st.builds(
+    InvocationRecord,
+    st.text(max_size=40),
+    st.sampled_from(["tasks.add", "t\u00e9sts.long_task_name_" + "x" * 40]),
+    st.binary(max_size=300),
+    st.none() | st.text(max_size=5),
+    st.text(max_size=5),
+    st.text(max_size=5),
+    st.floats(allow_nan=False) | st.integers(-(2**63), 2**64 - 1),
+)
+
+
+@given(
+    claimed=st.lists(
+        st.tuples(records_strategy, st.integers(0, 2**40), st.floats(0, 1e6)), max_size=20
+    ),
+    now=st.floats(0, 1e6),
+    within=st.floats(0, 100),
+)
+def test_twins_agree_on_calls_frames(
+    claimed: list[tuple[InvocationRecord, int, float]], now: float, within: float
+) -> None:
+    """Same bytes out (ints of any width, long and non-ASCII strings), same records back."""
+    frames = {
+        twin.encode_calls(deque(claimed), len(claimed), {}, now, within) for twin in DISPATCHES
+    }
+    assert len(frames) == 1
+    (frame,) = frames
+    decoded = [twin.decode_calls(frame, InvocationRecord) for twin in DISPATCHES]
+    assert all(d == decoded[0] for d in decoded)
+    assert [call[0] for call in decoded[0][1]] == [record for record, _, _ in claimed]
+
+
+class _PlainRecord:
+    """Not a slots dataclass: the compiled twin must fall back to calling it."""
+
+    def __init__(self, *fields: object) -> None:
+        self.fields = fields
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _PlainRecord) and other.fields == self.fields
+
+
+def test_decode_calls_with_any_record_factory(dispatch: ModuleType) -> None:
+    frame = dispatch.encode_calls(deque(_claimed(2)), 2, {}, 105.0, 10.0)
+    for make in (_PlainRecord, lambda *fields: _PlainRecord(*fields)):
+        _, calls = dispatch.decode_calls(frame, make)
+        assert [record for record, _, _ in calls] == [
+            _PlainRecord(*[getattr(r, f) for f in _dispatch_py.CALL_FIELDS])
+            for r, _, _ in _claimed(2)
+        ]
 
 
 def test_transition_ownership_rules(transitions: _status_py.TransitionTable) -> None:
@@ -226,3 +425,14 @@ def test_env_var_switches_to_pure_twins() -> None:
     assert set(_active_twins("1").values()) == {"pure"}
     if len(ENVELOPES) == 2:
         assert set(_active_twins(None).values()) == {"compiled"}
+
+
+@pytest.mark.parametrize(
+    "message",
+    [[0, [2, "inv-0", "success"]], [0, [1]], [0, 5]],
+    ids=["short DONE", "no id", "not an event"],
+)
+def test_malformed_event_frame_raises(dispatch: ModuleType, message: list[object]) -> None:
+    """A corrupt frame is an error the dispatcher logs, never a crash of its process."""
+    with pytest.raises((IndexError, TypeError)):
+        _reader(dispatch).read(msgpack.packb(message), {}, set(), set(), {}, [])

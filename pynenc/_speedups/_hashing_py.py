@@ -21,6 +21,11 @@ def oversized(values: dict[str, bytes], min_size: int, max_size: int = 0) -> lis
     ]
 
 
+def oversized_keys(values: dict[str, bytes], min_size: int, max_size: int = 0) -> dict[str, str]:
+    """``oversized`` and ``content_key`` in one pass: name -> key of each value to store."""
+    return {name: content_key(values[name]) for name in oversized(values, min_size, max_size)}
+
+
 def arguments_key(values: dict[str, bytes], names: tuple[str, ...] | None = None) -> str:
     """Digest of the (name, value) pairs, by sorted name; only ``names`` when given (a
     missing name counts as an empty value)."""

@@ -18,7 +18,6 @@ import threading
 import time
 from collections import deque
 from collections.abc import Sequence
-from itertools import islice
 from typing import TYPE_CHECKING, Any, cast
 
 import zmq
@@ -401,8 +400,8 @@ class PersistentProcessRunner(BaseRunner):
         assert router is not None
         recv = router.recv_multipart
         workers, lost_runs = self._workers, self._lost_runs
+        read_events = p.read_events
         outcomes: list[Outcome] = []
-        put = outcomes.append
         got_credits = False
         # asking for EVENTS is much cheaper than the zmq.Again of a non-blocking recv
         while cast(int, router.get(zmq.EVENTS)) & zmq.POLLIN:
@@ -410,39 +409,17 @@ class PersistentProcessRunner(BaseRunner):
             worker = workers.get(identity)
             if worker is None:  # a late message from a worker already re-queued
                 continue
-            message = p.decode(frame)
-            grant = message[0]
+            grant, hello = read_events(
+                frame, worker.in_flight, worker.started, worker.running, lost_runs, outcomes
+            )
             if grant:
                 worker.credits += grant
                 self._credits += grant
                 got_credits = True
-            for event in islice(message, 1, None):
-                kind = event[0]
-                if kind == p.DONE:
-                    worker.in_flight.pop(event[1], None)
-                    worker.started.discard(event[1])
-                    worker.running.discard(event[1])
-                    if lost_runs:
-                        lost_runs.pop(event[1], None)
-                    status = p.STATUS_BY_VALUE[event[2]]
-                    put(Outcome(event[1], status, event[3], event[4], event[5]))
-                elif kind == p.STARTED:
-                    worker.started.add(event[1])
-                    worker.running.add(event[1])
-                    put(Outcome(event[1], _S.RUNNING))
-                elif kind == p.RESUMED:
-                    worker.running.add(event[1])
-                    put(Outcome(event[1], _S.RESUMED))
-                elif kind == p.RETURNED:
-                    worker.in_flight.pop(event[1], None)
-                    put(Outcome(event[1], _S.REROUTED))
-                elif kind == p.HELLO:
-                    worker.ready = True
-                    if self._draining:  # too late for the STOP sent to the ready ones
-                        self._send(worker, _STOP)
-                else:  # PAUSED
-                    worker.running.discard(event[1])
-                    put(Outcome(event[1], _S.PAUSED))
+            if hello:
+                worker.ready = True
+                if self._draining:  # too late for the STOP sent to the ready ones
+                    self._send(worker, _STOP)
         self.outcomes.put_many(outcomes)
         if got_credits and self._backlog:
             self._dispatch()
@@ -459,15 +436,10 @@ class PersistentProcessRunner(BaseRunner):
         for worker in candidates:
             share = min(worker.credits, -(-len(backlog) // left))
             left -= 1
-            calls: list[p.Call] = []
-            in_flight = worker.in_flight
-            for _ in range(share):
-                record, num_retries, claimed_at = backlog.popleft()
-                calls.append(p.to_call(record, num_retries, within - (now - claimed_at)))
-                in_flight[record.invocation_id] = None
+            frame = p.encode_calls(backlog, share, worker.in_flight, now, within)
             worker.credits -= share
             self._credits -= share
-            self._send(worker, p.encode([p.CALLS, calls]))
+            self._send(worker, frame)
             if not backlog:
                 return
 

@@ -15,8 +15,10 @@ from typing import Any
 
 import msgpack
 
+from pynenc._speedups import dispatch
 from pynenc.invocation.record import InvocationRecord
 from pynenc.invocation.status import InvocationStatus
+from pynenc.runner.execution import Outcome
 
 # dispatcher -> worker
 CALLS = 0
@@ -48,20 +50,22 @@ def decode(frame: bytes) -> list[Any]:
     return _unpackb(frame, raw=False)  # type: ignore[no-any-return]
 
 
-def to_call(record: InvocationRecord, num_retries: int, start_within_sec: float) -> Call:
-    return [
-        record.invocation_id,
-        record.task_id,
-        record.arguments,
-        record.parent_invocation_id,
-        record.workflow_id,
-        record.workflow_task_id,
-        record.created_at,
-        num_retries,
-        start_within_sec,
-    ]
+# the per-message hot path, compiled when the speedups are (pynenc._speedups.dispatch):
+# encode_calls(backlog, count, in_flight, now, within) -> a CALLS frame of claimed records
+encode_calls = dispatch.encode_calls
 
 
-def from_call(call: Call) -> tuple[InvocationRecord, int, float]:
-    """(record, num_retries, start_within_sec) of a call."""
-    return InvocationRecord(*call[:7]), call[7], call[8]
+def decode_calls(frame: bytes) -> tuple[int, list[tuple[InvocationRecord, int, float]]]:
+    """A dispatcher frame: (CALLS or STOP, [(record, num_retries, start_within_sec), ...])."""
+    return dispatch.decode_calls(frame, InvocationRecord)
+
+
+# read_events(frame, in_flight, started, running, lost_runs, outcomes) -> (grant, hello)
+read_events = dispatch.EventReader(
+    Outcome,
+    STATUS_BY_VALUE,
+    InvocationStatus.RUNNING,
+    InvocationStatus.RESUMED,
+    InvocationStatus.PAUSED,
+    InvocationStatus.REROUTED,
+).read

@@ -257,20 +257,19 @@ class Worker:
     def _receive(self, dealer: zmq.Socket[bytes]) -> None:
         # asking for EVENTS is much cheaper than the zmq.Again of a non-blocking recv
         while cast(int, dealer.get(zmq.EVENTS)) & zmq.POLLIN:
-            message = p.decode(dealer.recv())
-            if message[0] == p.CALLS:
-                self._accept(message[1])
-            elif message[0] == p.STOP:
+            kind, calls = p.decode_calls(dealer.recv())
+            if kind == p.CALLS:
+                self._accept(calls)
+            elif kind == p.STOP:
                 self._stop()
 
-    def _accept(self, calls: list[p.Call]) -> None:
+    def _accept(self, calls: list[tuple[InvocationRecord, int, float]]) -> None:
         now = time.monotonic()
         to_loop: list[_Call] = []
         with self._lock:
             self._granted -= len(calls)
             queued = 0
-            for raw in calls:
-                record, num_retries, start_within = p.from_call(raw)
+            for record, num_retries, start_within in calls:
                 call = _Call(record, num_retries, now + start_within, self._is_async(record))
                 self._calls[record.invocation_id] = call
                 self._held += 1

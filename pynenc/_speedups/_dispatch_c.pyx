@@ -1,0 +1,678 @@
+# cython: language_level=3, wraparound=False
+"""Compiled twin of _dispatch_py: same frames, same API, the per-call loops in C.
+
+The frames are written and read here for the types they normally hold (str, bytes,
+None, int, float), byte for byte as msgpack does; anything else (or a malformed frame)
+takes msgpack's path, so the result, or the error raised, is the pure twin's. Records
+and outcomes are built through their slots, without a Python ``__init__`` frame each.
+"""
+
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from cpython.dict cimport PyDict_SetItem
+from cpython.list cimport PyList_GET_SIZE
+from cpython.mem cimport PyMem_Free, PyMem_Realloc
+from cpython.object cimport PyObject, PyTypeObject
+from cpython.ref cimport Py_INCREF, Py_XDECREF
+from cpython.long cimport PyLong_AsLongLongAndOverflow
+from cpython.unicode cimport PyUnicode_DecodeUTF8
+from libc.stdint cimport int64_t, uint8_t, uint64_t
+from libc.string cimport memcmp, memcpy
+
+import dataclasses
+
+import msgpack
+
+DEF CALLS = 0
+DEF HELLO = 0
+DEF STARTED = 1
+DEF DONE = 2
+DEF RESUMED = 4
+DEF RETURNED = 5
+
+cdef object _packb = msgpack.packb
+cdef object _unpackb = msgpack.unpackb
+cdef tuple _NO_ARGS = ()
+
+cdef extern from "Python.h":
+    const char* PyUnicode_AsUTF8AndSize(object text, Py_ssize_t* size) except NULL
+    object PyFloat_FromDouble(double value)
+
+
+# --- a slots dataclass read and built through its slots ----------------------------------
+
+cdef extern from "structmember.h":
+    ctypedef struct PyMemberDef:
+        int type
+        Py_ssize_t offset
+    ctypedef struct PyMemberDescrObject:
+        PyMemberDef* d_member
+    int T_OBJECT_EX
+
+DEF MAX_FIELDS = 16
+
+
+cdef class _Slots:
+    """Fields of a ``@dataclass(slots=True)`` read and set at their slots' offsets, the
+    way its own descriptors do, minus a Python frame or lookup per field. Any other class
+    (or one with ``__post_init__``, factories, ...) goes through getattr and ``cls(*args)``."""
+
+    cdef type cls
+    cdef tuple names
+    cdef tuple defaults  # each field's default (dataclasses.MISSING: required)
+    cdef Py_ssize_t count
+    cdef Py_ssize_t required  # fields without a default come first in a dataclass
+    cdef Py_ssize_t offsets[MAX_FIELDS]
+    cdef readonly bint direct
+
+    def __init__(self, type cls):
+        self.cls = cls
+        fields = dataclasses.fields(cls) if dataclasses.is_dataclass(cls) else ()
+        self.names = tuple(f.name for f in fields)
+        self.defaults = tuple(f.default for f in fields)
+        self.count = len(fields)
+        self.required = sum(1 for f in fields if f.default is dataclasses.MISSING)
+        self.direct = (
+            0 < self.count <= MAX_FIELDS
+            and cls.__dataclass_params__.init
+            and not hasattr(cls, "__post_init__")
+            and all(
+                f.default_factory is dataclasses.MISSING and f.init and not f.kw_only
+                for f in fields
+            )
+        )
+        cdef Py_ssize_t i
+        cdef PyMemberDef* member
+        for i in range(self.count if self.direct else 0):
+            slot = cls.__dict__.get(self.names[i])
+            if type(slot).__name__ != "member_descriptor":
+                self.direct = False
+                return
+            member = (<PyMemberDescrObject*><PyObject*>slot).d_member
+            if member.type != T_OBJECT_EX:
+                self.direct = False
+                return
+            self.offsets[i] = member.offset
+
+    cdef object make(self, PyObject** args, Py_ssize_t given):
+        """``cls(*args[:given])``."""
+        cdef Py_ssize_t i
+        cdef PyObject** slot
+        if not self.direct or given > self.count or self.required > given:
+            return self.cls(*[<object>args[i] for i in range(given)])
+        obj = (<PyTypeObject*>self.cls).tp_new(self.cls, <PyObject*>_NO_ARGS, NULL)
+        for i in range(self.count):
+            value = <object>args[i] if i < given else self.defaults[i]
+            slot = <PyObject**>((<char*><PyObject*>obj) + self.offsets[i])
+            Py_INCREF(value)
+            Py_XDECREF(slot[0])
+            slot[0] = <PyObject*>value
+        return obj
+
+
+cdef inline object _field(_Slots fields, object obj, Py_ssize_t index):
+    """``obj``'s field number ``index``, read at its slot when the class allows it."""
+    cdef PyObject* value
+    if fields.direct and type(obj) is fields.cls:
+        value = (<PyObject**>((<char*><PyObject*>obj) + fields.offsets[index]))[0]
+        if value is not NULL:
+            return <object>value
+    return getattr(obj, fields.names[index])  # unset: the usual AttributeError
+
+
+cdef dict _slots_of = {}
+
+
+cdef _Slots _slots(type cls):
+    found = _slots_of.get(cls)
+    if found is None:
+        found = _slots_of[cls] = _Slots(cls)
+    return <_Slots>found
+
+
+# --- writing ----------------------------------------------------------------------------
+
+cdef struct Writer:
+    char* data
+    Py_ssize_t size
+    Py_ssize_t capacity
+
+
+cdef int _reserve(Writer* w, Py_ssize_t extra) except -1:
+    cdef Py_ssize_t capacity = w.capacity
+    cdef char* grown
+    if w.size + extra <= capacity:
+        return 0
+    while w.size + extra > capacity:
+        capacity = capacity * 2 if capacity else 4096
+    grown = <char*>PyMem_Realloc(w.data, capacity)
+    if grown is NULL:
+        raise MemoryError()
+    w.data, w.capacity = grown, capacity
+    return 0
+
+
+cdef inline int _put_be(Writer* w, uint8_t marker, uint64_t value, int width) except -1:
+    """A marker byte then ``value`` in ``width`` big-endian bytes."""
+    cdef int i
+    _reserve(w, 1 + width)
+    w.data[w.size] = <char>marker
+    for i in range(width):
+        w.data[w.size + 1 + i] = <char>((value >> (8 * (width - 1 - i))) & 0xFF)
+    w.size += 1 + width
+    return 0
+
+
+cdef int _put_byte(Writer* w, uint8_t byte) except -1:
+    _reserve(w, 1)
+    w.data[w.size] = <char>byte
+    w.size += 1
+    return 0
+
+
+cdef int _put_array(Writer* w, Py_ssize_t count) except -1:
+    if count < 16:
+        return _put_byte(w, 0x90 | count)
+    if count < 0x10000:
+        return _put_be(w, 0xDC, count, 2)
+    return _put_be(w, 0xDD, count, 4)
+
+
+cdef int _put_raw(Writer* w, const char* data, Py_ssize_t size) except -1:
+    _reserve(w, size)
+    memcpy(w.data + w.size, data, size)
+    w.size += size
+    return 0
+
+
+cdef inline int _put_double(Writer* w, double real) except -1:
+    cdef uint64_t bits
+    memcpy(&bits, &real, 8)
+    return _put_be(w, 0xCB, bits, 8)
+
+
+cdef bint _put_value(Writer* w, object value) except -1:
+    """Write ``value`` as msgpack does; False for a type this writer leaves to msgpack."""
+    cdef Py_ssize_t size
+    cdef const char* utf8
+    cdef int64_t number
+    cdef double real
+    cdef uint64_t bits
+    cdef int overflow
+    if value is None:
+        _put_byte(w, 0xC0)
+    elif type(value) is str:
+        utf8 = PyUnicode_AsUTF8AndSize(value, &size)
+        if size > 0xFFFFFFFF:
+            return False
+        if size < 32:
+            _put_byte(w, 0xA0 | size)
+        elif size < 0x100:
+            _put_be(w, 0xD9, size, 1)
+        elif size < 0x10000:
+            _put_be(w, 0xDA, size, 2)
+        else:
+            _put_be(w, 0xDB, size, 4)
+        _put_raw(w, utf8, size)
+    elif type(value) is bytes:
+        size = PyBytes_GET_SIZE(value)
+        if size > 0xFFFFFFFF:
+            return False
+        if size < 0x100:
+            _put_be(w, 0xC4, size, 1)
+        elif size < 0x10000:
+            _put_be(w, 0xC5, size, 2)
+        else:
+            _put_be(w, 0xC6, size, 4)
+        _put_raw(w, PyBytes_AS_STRING(value), size)
+    elif type(value) is float:
+        _put_double(w, value)
+    elif type(value) is int:
+        number = PyLong_AsLongLongAndOverflow(value, &overflow)
+        if overflow or number < -0x80000000 or number > 0xFFFFFFFF:
+            return False  # 64-bit ints: left to msgpack
+        if 0 <= number < 0x80:
+            _put_byte(w, <uint8_t>number)
+        elif number >= 0:
+            if number < 0x100:
+                _put_be(w, 0xCC, number, 1)
+            elif number < 0x10000:
+                _put_be(w, 0xCD, number, 2)
+            else:
+                _put_be(w, 0xCE, number, 4)
+        elif number >= -32:
+            _put_byte(w, <uint8_t>(number & 0xFF))
+        elif number >= -0x80:
+            _put_be(w, 0xD0, <uint64_t>number, 1)
+        elif number >= -0x8000:
+            _put_be(w, 0xD1, <uint64_t>number, 2)
+        else:
+            _put_be(w, 0xD2, <uint64_t>number, 4)
+    else:
+        return False
+    return True
+
+
+# a call on the wire: these fields of the record, then num_retries and start_within_sec
+cdef tuple CALL_FIELDS = (
+    "invocation_id",
+    "task_id",
+    "arguments",
+    "parent_invocation_id",
+    "workflow_id",
+    "workflow_task_id",
+    "created_at",
+)
+
+
+cdef object _write_calls(list claimed, double now, double within):
+    """The CALLS frame of (record, num_retries, claimed_at), or None to leave it to msgpack."""
+    cdef Writer w
+    cdef tuple item
+    cdef _Slots fields = None
+    cdef Py_ssize_t i
+    w.data, w.size, w.capacity = NULL, 0, 0
+    try:
+        _put_array(&w, 2)
+        _put_byte(&w, CALLS)
+        _put_array(&w, len(claimed))
+        for item in claimed:
+            record = item[0]
+            if fields is None or type(record) is not fields.cls:
+                fields = _slots(type(record))
+                if fields.names[:7] != CALL_FIELDS:
+                    return None
+            _put_array(&w, 9)
+            for i in range(7):
+                if not _put_value(&w, _field(fields, record, i)):
+                    return None
+            if not _put_value(&w, item[1]):
+                return None
+            _put_double(&w, within - (now - <double>item[2]))
+        return PyBytes_FromStringAndSize(w.data, w.size)
+    except UnicodeError:
+        return None  # msgpack raises it, as the pure twin does
+    finally:
+        PyMem_Free(w.data)
+
+
+def encode_calls(backlog, Py_ssize_t count, dict in_flight, double now, double within):
+    cdef list claimed = []
+    cdef object popleft = backlog.popleft
+    cdef tuple item
+    cdef Py_ssize_t i
+    cdef _Slots fields = None
+    cdef bint id_first = False
+    for i in range(count):
+        item = popleft()
+        claimed.append(item)
+        record = item[0]
+        if fields is None or type(record) is not fields.cls:
+            fields = _slots(type(record))
+            id_first = fields.count > 0 and fields.names[0] == "invocation_id"
+        invocation_id = _field(fields, record, 0) if id_first else record.invocation_id
+        PyDict_SetItem(in_flight, invocation_id, None)
+    frame = _write_calls(claimed, now, within)
+    if frame is not None:
+        return frame
+    calls = []
+    for item in claimed:
+        record = item[0]
+        calls.append([
+            record.invocation_id,
+            record.task_id,
+            record.arguments,
+            record.parent_invocation_id,
+            record.workflow_id,
+            record.workflow_task_id,
+            record.created_at,
+            item[1],
+            within - (now - <double>item[2]),
+        ])
+    return _packb([CALLS, calls], use_bin_type=True)
+
+
+# --- reading ----------------------------------------------------------------------------
+
+class _Malformed(Exception):
+    """Internal: this reader stops here; msgpack's path decides what the frame is."""
+
+
+cdef struct Reader:
+    const uint8_t* at
+    const uint8_t* end
+
+
+cdef inline uint64_t _take_be(Reader* r, int width) except? 0:
+    cdef uint64_t value = 0
+    cdef int i
+    if r.end - r.at < width:
+        raise _Malformed()
+    for i in range(width):
+        value = (value << 8) | r.at[i]
+    r.at += width
+    return value
+
+
+cdef inline uint8_t _take_marker(Reader* r) except? 0:
+    if r.at >= r.end:
+        raise _Malformed()
+    cdef uint8_t marker = r.at[0]
+    r.at += 1
+    return marker
+
+
+cdef Py_ssize_t _take_array(Reader* r) except -1:
+    cdef uint8_t marker = _take_marker(r)
+    if 0x90 <= marker <= 0x9F:
+        return marker & 0x0F
+    if marker == 0xDC:
+        return <Py_ssize_t>_take_be(r, 2)
+    if marker == 0xDD:
+        return <Py_ssize_t>_take_be(r, 4)
+    raise _Malformed()
+
+
+cdef int64_t _take_int(Reader* r) except? -1:
+    cdef uint8_t marker = _take_marker(r)
+    if marker < 0x80:
+        return marker
+    if marker >= 0xE0:
+        return <int64_t>marker - 0x100
+    if marker == 0xCC:
+        return <int64_t>_take_be(r, 1)
+    if marker == 0xCD:
+        return <int64_t>_take_be(r, 2)
+    if marker == 0xCE:
+        return <int64_t>_take_be(r, 4)
+    if marker == 0xD0:
+        return <int64_t>(<signed char>_take_be(r, 1))
+    if marker == 0xD1:
+        return <int64_t>(<short>_take_be(r, 2))
+    if marker == 0xD2:
+        return <int64_t>(<int>_take_be(r, 4))
+    raise _Malformed()  # 64-bit ints: left to msgpack
+
+
+cdef object _take_object(Reader* r):
+    """None, str, bytes, float or int; anything else is left to msgpack."""
+    cdef uint8_t marker = r.at[0] if r.at < r.end else 0xC1
+    cdef Py_ssize_t size
+    cdef uint64_t bits
+    cdef double real
+    if marker == 0xC0:
+        r.at += 1
+        return None
+    if 0xA0 <= marker <= 0xBF or 0xD9 <= marker <= 0xDB:
+        r.at += 1
+        if marker <= 0xBF:
+            size = marker & 0x1F
+        else:
+            size = <Py_ssize_t>_take_be(r, 1 << (marker - 0xD9))
+        if r.end - r.at < size:
+            raise _Malformed()
+        r.at += size
+        try:
+            return PyUnicode_DecodeUTF8(<const char*>r.at - size, size, NULL)
+        except UnicodeDecodeError:
+            raise _Malformed()
+    if 0xC4 <= marker <= 0xC6:
+        r.at += 1
+        size = <Py_ssize_t>_take_be(r, 1 << (marker - 0xC4))
+        if r.end - r.at < size:
+            raise _Malformed()
+        r.at += size
+        return PyBytes_FromStringAndSize(<const char*>r.at - size, size)
+    if marker == 0xCB:
+        r.at += 1
+        bits = _take_be(r, 8)
+        memcpy(&real, &bits, 8)
+        return PyFloat_FromDouble(real)
+    return _take_int(r)
+
+
+cdef object _take_cached(Reader* r, PyObject** cache):
+    """``_take_object`` that returns the string read last into ``cache`` when the bytes
+    are the same (task ids, statuses: the same few strings arrive over and over)."""
+    cdef uint8_t marker = r.at[0] if r.at < r.end else 0xC1
+    cdef Py_ssize_t size, cached_size
+    cdef const char* cached_utf8
+    if 0xA0 <= marker <= 0xBF and cache[0] is not NULL:
+        size = marker & 0x1F
+        cached = <object>cache[0]  # a reference of our own while we compare
+        cached_utf8 = PyUnicode_AsUTF8AndSize(cached, &cached_size)
+        if cached_size == size and r.end - r.at > size and memcmp(cached_utf8, r.at + 1, size) == 0:
+            r.at += 1 + size
+            return cached
+    value = _take_object(r)
+    if type(value) is str:
+        Py_INCREF(value)
+        Py_XDECREF(cache[0])
+        cache[0] = <PyObject*>value
+    return value
+
+
+cdef inline void _start(Reader* r, bytes frame):
+    r.at = <const uint8_t*>PyBytes_AS_STRING(frame)
+    r.end = r.at + PyBytes_GET_SIZE(frame)
+
+
+DEF RECORD_FIELDS = 7
+
+
+cdef class _CallReader:
+    """Reads CALLS frames for one record class, remembering the last task ids it read."""
+
+    cdef _Slots records
+    cdef PyObject* task_id
+    cdef PyObject* workflow_task_id
+
+    def __cinit__(self, type record_cls):
+        self.records = _slots(record_cls)
+        self.task_id = NULL
+        self.workflow_task_id = NULL
+
+    def __dealloc__(self):
+        Py_XDECREF(self.task_id)
+        Py_XDECREF(self.workflow_task_id)
+
+    cdef object read(self, bytes frame):
+        cdef Reader r
+        cdef Py_ssize_t count, n, i
+        cdef list out = []
+        cdef PyObject* fields[RECORD_FIELDS]
+        _start(&r, frame)
+        n = _take_array(&r)
+        if n < 1:
+            raise _Malformed()
+        kind = _take_int(&r)
+        if kind != CALLS:
+            if n != 1 or r.at != r.end:
+                raise _Malformed()
+            return kind, out
+        if n != 2:
+            raise _Malformed()
+        count = _take_array(&r)
+        for i in range(count):
+            if _take_array(&r) != RECORD_FIELDS + 2:
+                raise _Malformed()
+            # locals own the values; ``fields`` borrows them for make()
+            invocation_id = _take_object(&r)
+            task_id = _take_cached(&r, &self.task_id)
+            arguments = _take_object(&r)
+            parent_id = _take_object(&r)
+            workflow_id = _take_object(&r)
+            workflow_task_id = _take_cached(&r, &self.workflow_task_id)
+            created_at = _take_object(&r)
+            fields[0], fields[1] = <PyObject*>invocation_id, <PyObject*>task_id
+            fields[2], fields[3] = <PyObject*>arguments, <PyObject*>parent_id
+            fields[4], fields[5] = <PyObject*>workflow_id, <PyObject*>workflow_task_id
+            fields[6] = <PyObject*>created_at
+            record = self.records.make(fields, RECORD_FIELDS)
+            out.append((record, _take_object(&r), _take_object(&r)))
+        if r.at != r.end:
+            raise _Malformed()
+        return CALLS, out
+
+
+cdef dict _call_readers = {}
+
+
+def decode_calls(frame, make_record):
+    if type(frame) is bytes and isinstance(make_record, type):
+        reader = _call_readers.get(make_record)
+        if reader is None:
+            reader = _call_readers[make_record] = _CallReader(make_record)
+        try:
+            return (<_CallReader>reader).read(frame)
+        except _Malformed:
+            pass
+    cdef list message = _unpackb(frame, raw=False)
+    if message[0] != CALLS:
+        return message[0], []
+    cdef list out = []
+    cdef list call
+    for call in message[1]:
+        out.append((
+            make_record(call[0], call[1], call[2], call[3], call[4], call[5], call[6]),
+            call[7],
+            call[8],
+        ))
+    return CALLS, out
+
+
+cdef class EventReader:
+    cdef object _running, _resumed, _paused, _rerouted
+    cdef object _make
+    cdef _Slots _maker
+    cdef dict _statuses
+    cdef PyObject* _status_value  # the last DONE status read, as a str
+    cdef PyObject* _invocation_id  # the last id read: a call's DONE often follows its STARTED
+
+    def __cinit__(self):
+        self._status_value = NULL
+        self._invocation_id = NULL
+
+    def __dealloc__(self):
+        Py_XDECREF(self._status_value)
+        Py_XDECREF(self._invocation_id)
+
+    def __init__(self, make_outcome, dict statuses, running, resumed, paused, rerouted):
+        self._make = make_outcome
+        self._maker = _slots(make_outcome) if isinstance(make_outcome, type) else None
+        self._statuses = statuses
+        self._running, self._resumed = running, resumed
+        self._paused, self._rerouted = paused, rerouted
+
+    cdef object _outcome(self, object invocation_id, object status, object done, Py_ssize_t at):
+        """The outcome; for DONE ``done[at + 3:at + 6]`` is (result, exception, retry_delay)."""
+        if self._maker is None:
+            if done is None:
+                return self._make(invocation_id, status)
+            return self._make(invocation_id, status, done[at + 3], done[at + 4], done[at + 5])
+        cdef PyObject* args[5]
+        args[0], args[1] = <PyObject*>invocation_id, <PyObject*>status
+        if done is None:
+            return self._maker.make(args, 2)
+        result, exception = done[at + 3], done[at + 4]  # owned by these locals
+        retry_delay = done[at + 5]
+        args[2], args[3] = <PyObject*>result, <PyObject*>exception
+        args[4] = <PyObject*>retry_delay
+        return self._maker.make(args, 5)
+
+    cdef int _apply(self, long kind, object invocation_id, object done, Py_ssize_t at,
+                    dict in_flight, set started, set running, dict lost_runs,
+                    list outcomes) except -1:
+        """One event; for DONE ``done[at:at + 6]`` is the whole event, read after the
+        bookkeeping as the pure twin does (the same state if it is short)."""
+        if kind == DONE:
+            in_flight.pop(invocation_id, None)
+            started.discard(invocation_id)
+            running.discard(invocation_id)
+            if lost_runs:
+                lost_runs.pop(invocation_id, None)
+            status = self._statuses[done[at + 2]]
+            outcomes.append(self._outcome(invocation_id, status, done, at))
+        elif kind == STARTED:
+            started.add(invocation_id)
+            running.add(invocation_id)
+            outcomes.append(self._outcome(invocation_id, self._running, None, 0))
+        elif kind == RESUMED:
+            running.add(invocation_id)
+            outcomes.append(self._outcome(invocation_id, self._resumed, None, 0))
+        elif kind == RETURNED:
+            in_flight.pop(invocation_id, None)
+            outcomes.append(self._outcome(invocation_id, self._rerouted, None, 0))
+        elif kind != HELLO:  # PAUSED
+            running.discard(invocation_id)
+            outcomes.append(self._outcome(invocation_id, self._paused, None, 0))
+        return 0
+
+    cdef object _parse(self, bytes frame, list flat):
+        """Reads the whole frame into ``flat`` (kind, id, then status value, result,
+        exception, retry_delay for DONE) before anything is applied; returns the grant.
+        Raises _Malformed for what msgpack's path must decide."""
+        cdef Reader r
+        cdef Py_ssize_t n, size, index, extra
+        cdef int64_t kind
+        _start(&r, frame)
+        n = _take_array(&r)
+        if n < 1:
+            raise _Malformed()
+        grant = _take_int(&r)
+        for index in range(1, n):
+            size = _take_array(&r)
+            if size < 2:
+                raise _Malformed()
+            kind = _take_int(&r)
+            if (kind == DONE) != (size == 6):
+                raise _Malformed()
+            flat.append(kind)
+            flat.append(_take_cached(&r, &self._invocation_id))
+            if kind == DONE:
+                flat.append(_take_cached(&r, &self._status_value))
+                flat.append(_take_object(&r))
+                flat.append(_take_object(&r))
+                flat.append(_take_object(&r))
+            else:
+                for extra in range(size - 2):
+                    _take_object(&r)
+        if r.at != r.end:
+            raise _Malformed()
+        return grant
+
+    def read(self, frame, dict in_flight, set started, set running, dict lost_runs,
+             list outcomes):
+        cdef bint hello = False
+        cdef list flat = []
+        cdef Py_ssize_t at = 0, size
+        cdef long kind
+        if type(frame) is bytes:
+            try:
+                grant = self._parse(frame, flat)
+            except _Malformed:
+                pass
+            else:
+                size = PyList_GET_SIZE(flat)
+                while at < size:
+                    kind = flat[at]
+                    if kind == HELLO:
+                        hello = True
+                    elif kind == DONE:
+                        self._apply(kind, flat[at + 1], flat, at, in_flight, started,
+                                    running, lost_runs, outcomes)
+                        at += 4
+                    else:
+                        self._apply(kind, flat[at + 1], None, 0, in_flight, started, running,
+                                    lost_runs, outcomes)
+                    at += 2
+                return grant, hello
+        cdef list message = _unpackb(frame, raw=False)
+        cdef list raw
+        for index in range(1, PyList_GET_SIZE(message)):
+            raw = message[index]
+            if raw[0] == HELLO:
+                hello = True
+                continue
+            self._apply(raw[0], raw[1], raw, 0, in_flight, started, running, lost_runs,
+                        outcomes)
+        return message[0], hello
