@@ -88,7 +88,7 @@ def test_claim_is_first_wins(app: Pynenc) -> None:
 
 def test_events_are_an_ordered_log(app: Pynenc) -> None:
     ids = [app.trigger.emit_event("code", {"n": n}) for n in range(3)]
-    events = app.trigger.events_after(0)
+    events = app.trigger.events_after("")
     assert [e[1] for e in events] == ids
     assert [app.serializer.loads(e[3]) for e in events] == [{"n": 0}, {"n": 1}, {"n": 2}]
     assert [e[1] for e in app.trigger.events_after(events[0][0])] == ids[1:]
@@ -218,7 +218,7 @@ def test_real_time_cron_with_two_runners(tmp_path: Path) -> None:
         for loop in loops:
             loop.join(5)
         count = len(calls_of(app, ct.every_second.task_id))
-        keys = app.trigger.events_after(0)  # no events: only cron claims
+        keys = app.trigger.events_after("")  # no events: only cron claims
         assert keys == []
         assert 2 <= count <= 6  # one per second, not one per loop per second
     finally:

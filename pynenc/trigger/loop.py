@@ -10,10 +10,12 @@ if TYPE_CHECKING:
     from pynenc.trigger.base_trigger import BaseTrigger
 
 LOOP_INTERVAL_SEC = 0.5
+TRIM_INTERVAL_SEC = 60.0
 
 
 class TriggerLoop:
-    """Evaluates cron due times and new events every ``LOOP_INTERVAL_SEC``.
+    """Evaluates cron due times and new events every ``LOOP_INTERVAL_SEC``, and trims what
+    is older than ``trigger_retention_sec`` every ``TRIM_INTERVAL_SEC``.
 
     ``step()`` is one evaluation (tests call it with a fake clock set on the trigger)."""
 
@@ -27,7 +29,8 @@ class TriggerLoop:
         self.trigger = trigger or app.trigger
         self.stop_event = stop_event or threading.Event()
         self.last_time = self.trigger.clock()
-        self.cursor = 0
+        self.cursor = ""
+        self.last_trim: float | None = None
         self._thread: threading.Thread | None = None
 
     def step(self) -> int:
@@ -38,6 +41,9 @@ class TriggerLoop:
             fired += trigger.run_cron(self.last_time, now)
             self.last_time = now
         self.cursor, more = trigger.run_events(self.cursor)
+        if self.last_trim is None or now - self.last_trim >= TRIM_INTERVAL_SEC:
+            trigger.trim(now - trigger.retention_sec)
+            self.last_trim = now
         return fired + more
 
     def start(self) -> None:

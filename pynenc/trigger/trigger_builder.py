@@ -27,6 +27,9 @@ from pynenc.trigger.conditions import (
 if TYPE_CHECKING:
     from pynenc.task import Task
 
+DEFAULT_WINDOW_SEC = 3600.0
+"""How long a condition of an AND trigger stays satisfied while it waits for the others."""
+
 
 @dataclass
 class TriggerDefinition:
@@ -37,10 +40,16 @@ class TriggerDefinition:
     conditions: list[TriggerCondition]
     logic: str = "or"
     provider: ArgumentProvider = field(default_factory=ArgumentProvider)
+    window_sec: float = DEFAULT_WINDOW_SEC
 
     def matches(self, ctx: TriggerContext) -> bool:
+        """Whether this one context fires the trigger by itself."""
         found = (c.matches(ctx) for c in self.conditions)
         return all(found) if self.logic == "and" else any(found)
+
+    def matched(self, ctx: TriggerContext) -> list[int]:
+        """Indexes of the conditions ``ctx`` satisfies."""
+        return [n for n, c in enumerate(self.conditions) if c.matches(ctx)]
 
     @property
     def cron_conditions(self) -> list[CronCondition]:
@@ -58,6 +67,7 @@ class TriggerBuilder:
         self.conditions: list[TriggerCondition] = []
         self.logic = "or"
         self.provider = ArgumentProvider()
+        self.window_sec = DEFAULT_WINDOW_SEC
 
     def _add(self, condition: TriggerCondition) -> TriggerBuilder:
         self.conditions.append(condition)
@@ -124,6 +134,14 @@ class TriggerBuilder:
         self.logic = value
         return self
 
+    def with_window(self, seconds: float) -> TriggerBuilder:
+        """With AND logic: how long a satisfied condition waits for the others (each
+        occurrence counts once; older ones are forgotten)."""
+        if not seconds > 0:
+            raise ValueError(f"with_window takes a positive number of seconds, not {seconds!r}")
+        self.window_sec = float(seconds)
+        return self
+
     # --- arguments ----------------------------------------------------------------------
 
     def with_args_static(self, arguments: dict[str, Any]) -> TriggerBuilder:
@@ -144,5 +162,10 @@ class TriggerBuilder:
         if not self.conditions:
             raise ValueError(f"Trigger of task '{task_id}' has no conditions")
         return TriggerDefinition(
-            task_id, f"{task_id}#{index}", list(self.conditions), self.logic, self.provider
+            task_id,
+            f"{task_id}#{index}",
+            list(self.conditions),
+            self.logic,
+            self.provider,
+            self.window_sec,
         )

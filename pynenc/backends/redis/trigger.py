@@ -1,18 +1,42 @@
-"""Redis trigger storage: ``P trig-events`` LIST of events, ``P trig-claim:<key>`` SET NX."""
+"""Redis trigger storage (``P`` is the app's key prefix, see ``keys.py``):
+
+``P trig-events``           STREAM  events (fields e, c, p, t); trimmed by MINID to
+                                    ``trigger_retention_sec``; the stream id is the cursor
+``P trig-claim:<key>``      STRING  SET NX, expires after ``trigger_retention_sec``
+``P trig-cond:<trigger>:<n>`` ZSET  records of condition n of an AND trigger -> time met;
+                                    consumed atomically by a script when all are there
+"""
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any
 
-import msgpack
-
 from pynenc.backends.redis.connection import client_for
-from pynenc.trigger.base_trigger import BaseTrigger
+from pynenc.trigger.base_trigger import MAX_CONDITION_RECORDS, BaseTrigger, StoredEvent
 
 if TYPE_CHECKING:
+    from redis.client import Pipeline
+
     from pynenc.app import Pynenc
 
-CLAIM_TTL_SEC = 30 * 24 * 3600
+_KINDS = ("trig-events", "trig-claim", "trig-cond")
+
+# KEYS: the condition zsets in condition order; ARGV[1]: window start.
+# A member is 8 random bytes + the record (members of a zset must be unique).
+_TAKE = """
+for _, key in ipairs(KEYS) do
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. ARGV[1])
+end
+local taken = {}
+for n, key in ipairs(KEYS) do
+  local oldest = redis.call('ZRANGE', key, 0, 0)
+  if #oldest == 0 then return false end
+  taken[n] = oldest[1]
+end
+for n, key in ipairs(KEYS) do redis.call('ZREM', key, taken[n]) end
+return taken
+"""
 
 
 class RedisTrigger(BaseTrigger):
@@ -21,29 +45,71 @@ class RedisTrigger(BaseTrigger):
         self.client, self.prefix = client_for(app)
         self._events_key = self.prefix + "trig-events"
 
-    def store_event(self, event_id: str, code: str, payload: bytes, timestamp: float) -> None:
-        item = msgpack.packb([event_id, code, payload, timestamp])
-        self.client.run(lambda r: r.rpush(self._events_key, item))
+    @property
+    def _retention_ms(self) -> int:
+        return max(int(self.retention_sec * 1000), 1)
 
-    def events_after(
-        self, cursor: int, limit: int = 500
-    ) -> list[tuple[int, str, str, bytes, float]]:
-        raw: list[Any] = self.client.run(
-            lambda r: r.lrange(self._events_key, cursor, cursor + limit - 1)
+    def _condition_key(self, trigger_id: str, index: int) -> str:
+        return f"{self.prefix}trig-cond:{trigger_id}:{index}"
+
+    def store_event(self, event_id: str, code: str, payload: bytes, timestamp: float) -> None:
+        fields: Any = {"e": event_id, "c": code, "p": payload, "t": repr(timestamp)}
+        min_id = max(int((self.clock() - self.retention_sec) * 1000), 0)
+        self.client.run(lambda r: r.xadd(self._events_key, fields, minid=min_id, approximate=True))
+
+    def events_after(self, cursor: str, limit: int = 500) -> list[StoredEvent]:
+        start = f"({cursor}" if cursor else "-"
+        raw: Any = self.client.run(
+            lambda r: r.xrange(self._events_key, min=start, max="+", count=limit)
         )
-        found = []
-        for n, item in enumerate(raw, start=cursor + 1):
-            event_id, code, payload, ts = msgpack.unpackb(item)
-            found.append((n, event_id, code, bytes(payload), float(ts)))
-        return found
+        return [
+            StoredEvent(
+                stream_id.decode(),
+                f[b"e"].decode(),
+                f[b"c"].decode(),
+                bytes(f[b"p"]),
+                float(f[b"t"]),
+            )
+            for stream_id, f in raw or ()
+        ]
 
     def claim(self, key: str) -> bool:
         full = self.prefix + "trig-claim:" + key
-        return bool(self.client.run(lambda r: r.set(full, b"1", nx=True, ex=CLAIM_TTL_SEC)))
+        ttl = self._retention_ms
+        return bool(self.client.run(lambda r: r.set(full, b"1", nx=True, px=ttl)))
+
+    def add_condition_record(
+        self, trigger_id: str, index: int, record: bytes, timestamp: float, window_start: float
+    ) -> None:
+        key = self._condition_key(trigger_id, index)
+        member = os.urandom(8) + record
+        ttl = self._retention_ms
+
+        def build(pipe: Pipeline) -> None:
+            pipe.zremrangebyscore(key, "-inf", f"({window_start!r}")
+            pipe.zadd(key, {member: timestamp})
+            pipe.zremrangebyrank(key, 0, -(MAX_CONDITION_RECORDS + 1))
+            pipe.pexpire(key, ttl)  # a trigger that stops firing leaves nothing behind
+
+        self.client.pipeline(build)
+
+    def take_condition_records(
+        self, trigger_id: str, count: int, window_start: float
+    ) -> list[bytes] | None:
+        keys = [self._condition_key(trigger_id, n) for n in range(count)]
+        script = self.client.script(_TAKE)
+        taken = self.client.run(lambda r: script(keys=keys, args=[repr(window_start)], client=r))
+        if not taken:
+            return None
+        return [bytes(member)[8:] for member in taken]
+
+    def trim(self, before: float) -> None:
+        # claims and condition records expire by TTL; the stream is trimmed by id (ms)
+        min_id = max(int(before * 1000), 0)
+        self.client.run(lambda r: r.xtrim(self._events_key, minid=min_id, approximate=False))
 
     def purge(self) -> None:
-        self.client.run(lambda r: r.unlink(self._events_key))
-        self.client.unlink_kinds(self.prefix, ["trig-claim"])
+        self.client.unlink_kinds(self.prefix, _KINDS)
 
     def close(self) -> None:
         self.client.close()
