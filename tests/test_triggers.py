@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,8 +12,9 @@ import pytest
 
 from pynenc import InvocationStatus, Pynenc
 from pynenc.call import deserialize_arguments
+from pynenc.runner.execution import Outcome
 from pynenc.trigger.base_trigger import BaseTrigger
-from pynenc.trigger.loop import TriggerLoop
+from pynenc.trigger.loop import TRIM_INTERVAL_SEC, TriggerLoop
 from pynenc.trigger.trigger_builder import TriggerBuilder
 from tests.apps import trigger_cron_tasks as ct
 from tests.apps import trigger_tasks as tt
@@ -40,6 +42,7 @@ def configured(app: Pynenc, backend: str, tmp_path: Path) -> Pynenc:
         dev_mode_force_sync_tasks=False,
         runner_cls="ThreadRunner",
         max_threads=2,
+        trigger_retention_sec=24 * 3600.0,
         **config_for(backend, tmp_path),
     )
     app.purge()
@@ -224,3 +227,100 @@ def test_real_time_cron_with_two_runners(tmp_path: Path) -> None:
     finally:
         app.purge()
         app.close()
+
+
+# --- AND across different occurrences -------------------------------------------------------
+
+
+def other_trigger_component(app: Pynenc) -> BaseTrigger:
+    """What a second runner would use: its own component on the same storage (memory
+    storage lives in one component, so there it is the same one)."""
+    return app.trigger if app.conf.trigger_cls == "MemTrigger" else load(app)
+
+
+def division_outcome(app: Pynenc, x: int, y: int) -> Outcome:
+    """Submit ``divide(x, y)`` and give the outcome a runner would report for it."""
+    invocation = tt.divide(x, y)
+    result = app.serializer.dumps(x / y)
+    return Outcome(invocation.invocation_id, InvocationStatus.SUCCESS, result=result)
+
+
+def test_and_of_an_event_and_a_result_fires_once_both_happened(app: Pynenc) -> None:
+    clock = FakeClock(time.time())
+    triggers = [app.trigger, other_trigger_component(app)]
+    for t in triggers:
+        t.clock = clock
+    loops = [TriggerLoop(app, trigger=t) for t in triggers]
+    app.trigger.emit_event("report.approved", {"approver": "ann"})
+    assert sum(loop.step() for loop in loops) == 0  # the event alone is not enough
+    clock.now += 10
+    app.trigger.report_outcomes([division_outcome(app, 8, 3)])  # result filter: no
+    assert calls_of(app, tt.publish_approved.task_id) == []
+
+    triggers[1].report_outcomes([division_outcome(app, 8, 2)])
+
+    assert calls_of(app, tt.publish_approved.task_id) == [
+        {"approver": "ann", "value": 4.0, "sources": ["event", "invocation"]}
+    ]
+    # both occurrences were consumed: another result alone does not fire again
+    app.trigger.report_outcomes([division_outcome(app, 12, 3)])
+    assert len(calls_of(app, tt.publish_approved.task_id)) == 1
+
+
+def test_and_conditions_expire_after_the_window(app: Pynenc) -> None:
+    clock = FakeClock(time.time())
+    app.trigger.clock = clock
+    loop = TriggerLoop(app)
+    app.trigger.emit_event("report.approved", {"approver": "old"})
+    loop.step()
+    clock.now += 61  # publish_approved has a 60 s window
+    app.trigger.report_outcomes([division_outcome(app, 8, 2)])
+    assert calls_of(app, tt.publish_approved.task_id) == []
+
+    app.trigger.emit_event("report.approved", {"approver": "new"})  # pairs with that result
+    loop.step()
+
+    assert [c["approver"] for c in calls_of(app, tt.publish_approved.task_id)] == ["new"]
+
+
+def test_and_across_sources_with_runner(app: Pynenc) -> None:
+    with running(app):
+        assert tt.divide(8, 2).result == 4.0
+        app.trigger.emit_event("report.approved", {"approver": "bob"})
+        wait_until(lambda: bool(calls_of(app, tt.publish_approved.task_id)), 5, "AND trigger")
+    assert calls_of(app, tt.publish_approved.task_id) == [
+        {"approver": "bob", "value": 4.0, "sources": ["event", "invocation"]}
+    ]
+
+
+# --- retention ----------------------------------------------------------------------------
+
+
+def test_loop_trims_events_older_than_retention(app: Pynenc) -> None:
+    clock = FakeClock(time.time())
+    app.trigger.clock = clock
+    loop = TriggerLoop(app)
+    app.trigger.emit_event("noise", {"n": 1})
+    loop.step()
+    assert len(app.trigger.events_after("")) == 1
+    clock.now += app.trigger.retention_sec + TRIM_INTERVAL_SEC
+    app.trigger.emit_event("noise", {"n": 2})
+
+    loop.step()
+
+    kept = app.trigger.events_after("")
+    assert [app.serializer.loads(e.payload) for e in kept] == [{"n": 2}]
+
+
+def test_claims_and_condition_records_expire_after_retention(app: Pynenc) -> None:
+    app.reconfigure(trigger_retention_sec=1.0)
+    trigger = app.trigger
+    assert trigger.claim("due-time")
+    trigger.add_condition_record("t#0", 0, b"record", time.time(), 0.0)
+
+    def forgotten() -> bool:
+        trigger.trim(time.time() - trigger.retention_sec)  # what the loop does every minute
+        return trigger.take_condition_records("t#0", 1, 0.0) is None and trigger.claim("due-time")
+
+    wait_until(forgotten, 5, "claims and condition records to expire")
+    assert not trigger.claim("due-time")  # a fresh claim holds again

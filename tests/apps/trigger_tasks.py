@@ -68,3 +68,24 @@ def div_error(kind: str, x: int) -> str:
 )
 def and_trigger() -> str:
     return "and"
+
+
+def approval_args(ctx: TriggerContext) -> dict[str, Any]:
+    # the event gives the approver, the division its result; ``contexts`` has both
+    return {
+        "approver": ctx.payload["approver"],
+        "value": ctx.result,
+        "sources": [c.kind for c in ctx.contexts],
+    }
+
+
+@app.task(
+    triggers=TriggerBuilder()
+    .on_event("report.approved")
+    .on_result(divide, filter_result=4.0)
+    .with_logic("and")
+    .with_window(60)
+    .with_args_provider(approval_args)
+)
+def publish_approved(approver: str, value: float, sources: list[str]) -> str:
+    return f"{approver}:{value}"

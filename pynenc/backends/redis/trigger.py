@@ -22,6 +22,23 @@ if TYPE_CHECKING:
 
 _KINDS = ("trig-events", "trig-claim", "trig-cond")
 
+# KEYS[1]: the event stream; ARGV: event ms, trim below ms, e, c, p, t.
+# The id is "<ms>-*" with ms never below the stream's last id (emitters' clocks may differ).
+_APPEND = """
+local ms = ARGV[1]
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  local info = redis.call('XINFO', 'STREAM', KEYS[1])
+  for i = 1, #info, 2 do
+    if info[i] == 'last-generated-id' then
+      local last = string.match(info[i + 1], '^(%d+)')
+      if tonumber(last) > tonumber(ms) then ms = last end
+    end
+  end
+end
+return redis.call('XADD', KEYS[1], 'MINID', '~', ARGV[2], ms .. '-*',
+  'e', ARGV[3], 'c', ARGV[4], 'p', ARGV[5], 't', ARGV[6])
+"""
+
 # KEYS: the condition zsets in condition order; ARGV[1]: window start.
 # A member is 8 random bytes + the record (members of a zset must be unique).
 _TAKE = """
@@ -53,9 +70,10 @@ class RedisTrigger(BaseTrigger):
         return f"{self.prefix}trig-cond:{trigger_id}:{index}"
 
     def store_event(self, event_id: str, code: str, payload: bytes, timestamp: float) -> None:
-        fields: Any = {"e": event_id, "c": code, "p": payload, "t": repr(timestamp)}
-        min_id = max(int((self.clock() - self.retention_sec) * 1000), 0)
-        self.client.run(lambda r: r.xadd(self._events_key, fields, minid=min_id, approximate=True))
+        min_ms = max(int((timestamp - self.retention_sec) * 1000), 0)
+        args = [int(timestamp * 1000), min_ms, event_id, code, payload, repr(timestamp)]
+        script = self.client.script(_APPEND)
+        self.client.run(lambda r: script(keys=[self._events_key], args=args, client=r))
 
     def events_after(self, cursor: str, limit: int = 500) -> list[StoredEvent]:
         start = f"({cursor}" if cursor else "-"
