@@ -71,7 +71,7 @@ class RedisTrigger(BaseTrigger):
 
     def store_event(self, event_id: str, code: str, payload: bytes, timestamp: float) -> None:
         min_ms = max(int((timestamp - self.retention_sec) * 1000), 0)
-        args = [int(timestamp * 1000), min_ms, event_id, code, payload, repr(timestamp)]
+        args: list[Any] = [int(timestamp * 1000), min_ms, event_id, code, payload, repr(timestamp)]
         script = self.client.script(_APPEND)
         self.client.run(lambda r: script(keys=[self._events_key], args=args, client=r))
 
