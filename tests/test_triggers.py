@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections.abc import Iterator
@@ -19,7 +20,14 @@ from pynenc.trigger.trigger_builder import TriggerBuilder
 from tests.apps import trigger_cron_tasks as ct
 from tests.apps import trigger_tasks as tt
 from tests.conftest import running
-from tests.runner_support import SQLITE, redis_config, wait_until
+from tests.runner_support import (
+    SQLITE,
+    redis_config,
+    runner_env,
+    start_runner_process,
+    stop_runner_process,
+    wait_until,
+)
 
 MEMORY = {
     "broker_cls": "MemBroker",
@@ -207,7 +215,18 @@ def test_event_fires_within_seconds_with_runner(sqlite_app: Pynenc) -> None:
         wait_until(lambda: bool(calls_of(sqlite_app, tt.admin_login.task_id)), 3, "event")
 
 
-def test_real_time_cron_with_two_runners(tmp_path: Path) -> None:
+def assert_once_per_due_time(dues: list[float]) -> None:
+    """Every second between the first and last due time fired exactly once."""
+    ordered = sorted(dues)
+    assert len(set(ordered)) == len(ordered), f"a due time fired twice: {ordered}"
+    assert all(b - a == 1.0 for a, b in itertools.pairwise(ordered)), f"a gap: {ordered}"
+
+
+def cron_dues(app: Pynenc) -> list[float]:
+    return [c["due"] for c in calls_of(app, ct.every_second.task_id)]
+
+
+def test_real_time_cron_with_two_loops(tmp_path: Path) -> None:
     app = ct.app
     app.reconfigure(runner_cls="ThreadRunner", max_threads=1, **config_for("sqlite", tmp_path))
     app.purge()
@@ -216,14 +235,12 @@ def test_real_time_cron_with_two_runners(tmp_path: Path) -> None:
         loops = [TriggerLoop(app, stop, trigger=load(app)) for _ in range(2)]
         for loop in loops:
             loop.start()
-        wait_until(lambda: len(calls_of(app, ct.every_second.task_id)) >= 2, 5, "two ticks")
+        wait_until(lambda: len(cron_dues(app)) >= 3, 6, "three ticks")
         stop.set()
         for loop in loops:
             loop.join(5)
-        count = len(calls_of(app, ct.every_second.task_id))
-        keys = app.trigger.events_after("")  # no events: only cron claims
-        assert keys == []
-        assert 2 <= count <= 6  # one per second, not one per loop per second
+        assert_once_per_due_time(cron_dues(app))  # one per second, not one per loop
+        assert app.trigger.events_after("") == []  # cron uses claims only, no events
     finally:
         app.purge()
         app.close()
@@ -324,3 +341,84 @@ def test_claims_and_condition_records_expire_after_retention(app: Pynenc) -> Non
 
     wait_until(forgotten, 5, "claims and condition records to expire")
     assert not trigger.claim("due-time")  # a fresh claim holds again
+
+
+# --- under runner processes ---------------------------------------------------------------
+
+PROCESS_RUNNERS = {
+    "ProcessRunner": {"max_processes": 2},
+    "PersistentProcessRunner": {"num_processes": 2},
+}
+
+
+def process_config(backend: str, runner_cls: str, tmp_path: Path) -> dict[str, object]:
+    return {
+        **config_for(backend, tmp_path),
+        "runner_cls": runner_cls,
+        **PROCESS_RUNNERS[runner_cls],
+        "runner_heartbeat_interval": 0.2,
+        "dev_mode_force_sync_tasks": False,
+    }
+
+
+def succeeded(app: Pynenc, task_id: str) -> list[Any]:
+    states = app.orchestrator.find_invocations(task_id=task_id)
+    done = [s for s in states if s.status == InvocationStatus.SUCCESS]
+    return [app.get_invocation(s.invocation_id).result for s in done]
+
+
+@pytest.mark.parametrize("runner_cls", list(PROCESS_RUNNERS))
+@pytest.mark.parametrize("backend", ["sqlite", "redis"])
+def test_triggers_fire_under_runner_processes(
+    backend: str, runner_cls: str, tmp_path: Path
+) -> None:
+    config = process_config(backend, runner_cls, tmp_path)
+    app = tt.app
+    app.reconfigure(**config)
+    app.purge()
+    proc = start_runner_process(app, runner_env(config), "tests.apps.trigger_tasks.app")
+    try:
+        assert tt.divide(5, 2).result == 2.5
+        with pytest.raises(ZeroDivisionError):
+            _ = tt.divide(3, 0).result
+        assert tt.divide(8, 2).result == 4.0
+        app.trigger.emit_event("user.login", {"user": "zoe", "role": "admin"})
+        app.trigger.emit_event("report.approved", {"approver": "bob"})
+        triggered = (tt.got_half, tt.div_error, tt.and_trigger, tt.admin_login)
+        wait_until(
+            lambda: all(succeeded(app, task.task_id) for task in (*triggered, tt.publish_approved)),
+            20,
+            "every triggered task to run in the runner process",
+        )
+        assert succeeded(app, tt.got_half.task_id) == [2.5]
+        assert succeeded(app, tt.div_error.task_id) == ["ZeroDivisionError:3"]
+        assert succeeded(app, tt.and_trigger.task_id) == ["and"]
+        assert succeeded(app, tt.admin_login.task_id) == ["zoe"]
+        assert succeeded(app, tt.publish_approved.task_id) == ["bob:4.0"]
+    finally:
+        assert stop_runner_process(proc) == 0
+        app.purge()
+        app.close()
+
+
+def test_cron_once_per_due_time_across_runner_processes_and_a_restart(tmp_path: Path) -> None:
+    app = ct.app
+    configs = [process_config("sqlite", name, tmp_path) for name in PROCESS_RUNNERS]
+    app.reconfigure(**configs[0])
+    app.purge()
+    path = "tests.apps.trigger_cron_tasks.app"
+    procs = [start_runner_process(app, runner_env(c), path) for c in configs]
+    try:
+        wait_until(lambda: len(succeeded(app, ct.every_second.task_id)) >= 2, 15, "two ticks")
+        assert stop_runner_process(procs[0]) == 0  # one runner restarts, the other goes on
+        procs[0] = start_runner_process(app, runner_env(configs[0]), path)
+        seen = len(cron_dues(app))
+        wait_until(lambda: len(cron_dues(app)) >= seen + 2, 15, "two more ticks")
+    finally:
+        for proc in procs:
+            assert stop_runner_process(proc) == 0
+    try:
+        assert_once_per_due_time(cron_dues(app))
+    finally:
+        app.purge()
+        app.close()

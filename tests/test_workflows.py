@@ -17,7 +17,13 @@ from pynenc.workflow import (
 )
 from tests.apps import workflow_tasks as wt
 from tests.conftest import BACKENDS, backend_config, running
-from tests.runner_support import redis_config
+from tests.runner_support import (
+    SQLITE,
+    redis_config,
+    runner_env,
+    start_runner_process,
+    stop_runner_process,
+)
 
 BASE = dict(wt.app.config_values)
 
@@ -140,3 +146,55 @@ def test_wf_outside_an_invocation_raises(app: Pynenc) -> None:
         wt.read_data.wf.get_data("x")
     with pytest.raises(WorkflowError, match="inside a running invocation"):
         wt.main_workflow.wf.root.uuid()
+
+
+# --- under runner processes ---------------------------------------------------------------
+
+PROCESS_RUNNERS = {
+    "ProcessRunner": {"max_processes": 2},
+    "PersistentProcessRunner": {"num_processes": 2},
+}
+
+
+@pytest.mark.parametrize("runner_cls", list(PROCESS_RUNNERS))
+@pytest.mark.parametrize("backend", ["sqlite", "redis"])
+def test_workflows_under_runner_processes(backend: str, runner_cls: str, tmp_path: Path) -> None:
+    app = wt.app
+    app.config_values.clear()
+    app.config_values.update(BASE)
+    storage = (
+        redis_config(tmp_path)
+        if backend == "redis"
+        else {**SQLITE, "sqlite_db_path": str(tmp_path / "wf.db")}
+    )
+    config = {
+        **storage,
+        "runner_cls": runner_cls,
+        **PROCESS_RUNNERS[runner_cls],
+        "runner_heartbeat_interval": 0.2,
+        "dev_mode_force_sync_tasks": False,
+    }
+    app.reconfigure(**config)
+    app.purge()
+    proc = start_runner_process(app, runner_env(config), "tests.apps.workflow_tasks.app")
+    try:
+        shared = wt.write_and_read("colour", "red").result
+        assert (shared["child_saw"], shared["child_wrote"]) == ("red", "child of red")
+
+        skipping = wt.parent_skips_on_retry("p")
+        assert skipping.result == {"results": ["done:p", "done:p-2"], "same_call": True}
+        assert skipping.num_retries == 1
+        assert len(child_calls(app, skipping.invocation_id)) == 2
+
+        drawn = wt.draw_then_fail_once().result
+        assert drawn["retry"] == drawn["first_attempt"]
+
+        main = wt.main_workflow()
+        assert main.result["sub"]["parent_workflow_id"] == main.invocation_id
+
+        with pytest.raises(DeterministicOperationScopeError):
+            _ = wt.root_with_invalid_child().result
+    finally:
+        assert stop_runner_process(proc) == 0
+        app.purge()
+        app.close()
