@@ -197,6 +197,11 @@ class Task(Generic[P, R]):
                 return SyncInvocation(self, None, exc, retries)
 
 
+class WorkflowTask(Task[P, R]):
+    """``@app.workflow``: each call defines a workflow run (a sub-workflow when called from
+    another run); ``task.wf.root`` orchestrates it."""
+
+
 class DirectTask(Task[P, R]):
     """``@app.direct_task``: calling it returns the value itself (waits for the result)."""
 

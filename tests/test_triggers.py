@@ -13,6 +13,7 @@ import pytest
 
 from pynenc import InvocationStatus, Pynenc
 from pynenc.call import deserialize_arguments
+from pynenc.backends.memory.trigger import MemTrigger
 from pynenc.runner.execution import Outcome
 from pynenc.trigger.base_trigger import BaseTrigger
 from pynenc.trigger.loop import TRIM_INTERVAL_SEC, TriggerLoop
@@ -159,8 +160,16 @@ def test_builder_rejects_bad_input() -> None:
         TriggerBuilder().on_cron("not a cron")
     with pytest.raises(ValueError):
         TriggerBuilder().with_logic("xor")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="no conditions"):
         TriggerBuilder().build("t")
+    with pytest.raises(ValueError, match="Unknown invocation status 'DONE'"):
+        TriggerBuilder().on_status("m.t", statuses=["DONE"])
+    with pytest.raises(ValueError, match="exception classes or their names"):
+        TriggerBuilder().on_exception("m.t", exception_types=[42])  # type: ignore[list-item]
+    with pytest.raises(ValueError, match="positive number of seconds"):
+        TriggerBuilder().with_window(0)
+    with pytest.raises(ValueError, match="non-empty event code"):
+        MemTrigger(Pynenc(app_id="bad-event")).emit_event("")
 
 
 def test_and_or_logic() -> None:

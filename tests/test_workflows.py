@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from pynenc import InvocationStatus, Pynenc
+from pynenc.task import WorkflowTask
 from pynenc.workflow import (
     DeterministicOperationScopeError,
     WorkflowError,
@@ -104,6 +105,18 @@ def test_workflow_decorator_starts_a_new_workflow(app: Pynenc) -> None:
     assert sub["parent_workflow_id"] == root
     assert sub["workflow_type"] == wt.sub_workflow.task_id
     assert sub["saw_parent_data"] is None  # a sub-workflow has data of its own
+
+
+def test_force_new_workflow_task_is_a_workflow_task(app: Pynenc) -> None:
+    assert isinstance(wt.forced_workflow, WorkflowTask)
+    assert isinstance(wt.main_workflow, WorkflowTask)
+    assert not isinstance(wt.read_data, WorkflowTask)
+    caller = wt.calls_forced_workflow()
+
+    forced = caller.result
+
+    assert forced["workflow_id"] != caller.invocation_id
+    assert forced["parent"] == caller.invocation_id
 
 
 def test_tree_lists_the_run_with_parents(app: Pynenc) -> None:

@@ -160,7 +160,10 @@ class TriggerBuilder:
 
     def build(self, task_id: str, index: int = 0) -> TriggerDefinition:
         if not self.conditions:
-            raise ValueError(f"Trigger of task '{task_id}' has no conditions")
+            raise ValueError(
+                f"Trigger of task '{task_id}' has no conditions: add one with on_cron, "
+                "on_event, on_status, on_result, on_any_result or on_exception."
+            )
         return TriggerDefinition(
             task_id,
             f"{task_id}#{index}",

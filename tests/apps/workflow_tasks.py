@@ -115,3 +115,14 @@ def root_with_invalid_child() -> str:
 @app.workflow
 def draws_for_another_workflow() -> str:
     return sub_workflow.wf.root.uuid()  # the running invocation is not sub_workflow's
+
+
+@app.task(force_new_workflow=True)
+def forced_workflow() -> dict[str, Any]:
+    identity = forced_workflow.wf.identity
+    return {"workflow_id": identity.workflow_id, "parent": identity.parent_workflow_id}
+
+
+@app.workflow
+def calls_forced_workflow() -> dict[str, Any]:
+    return forced_workflow().result

@@ -221,9 +221,17 @@ def as_statuses(
 ) -> frozenset[InvocationStatus]:
     if isinstance(statuses, (str, InvocationStatus)):
         statuses = [statuses]
-    return frozenset(
-        s if isinstance(s, InvocationStatus) else InvocationStatus[s.upper()] for s in statuses
-    )
+    return frozenset(_status(s) for s in statuses)
+
+
+def _status(value: str | InvocationStatus) -> InvocationStatus:
+    if isinstance(value, InvocationStatus):
+        return value
+    try:
+        return InvocationStatus[str(value).upper()]
+    except KeyError:
+        names = ", ".join(s.name for s in InvocationStatus)
+        raise ValueError(f"Unknown invocation status {value!r}; use one of {names}") from None
 
 
 def as_exception_names(
@@ -233,4 +241,7 @@ def as_exception_names(
         return ()
     if isinstance(types, (str, type)):
         types = [types]
+    for t in types:
+        if not isinstance(t, str) and not (isinstance(t, type) and issubclass(t, BaseException)):
+            raise ValueError(f"exception_types takes exception classes or their names, not {t!r}")
     return tuple(t if isinstance(t, str) else t.__name__ for t in types)
