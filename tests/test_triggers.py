@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from pynenc import InvocationStatus, Pynenc
-from pynenc.call import deserialize_arguments
 from pynenc.backends.memory.trigger import MemTrigger
+from pynenc.call import deserialize_arguments
 from pynenc.runner.execution import Outcome
 from pynenc.trigger.base_trigger import BaseTrigger
 from pynenc.trigger.loop import TRIM_INTERVAL_SEC, TriggerLoop
