@@ -16,7 +16,7 @@ from pynenc.backends.memory.trigger import MemTrigger
 from pynenc.call import deserialize_arguments
 from pynenc.runner.execution import Outcome
 from pynenc.trigger.base_trigger import BaseTrigger
-from pynenc.trigger.loop import TRIM_INTERVAL_SEC, TriggerLoop
+from pynenc.trigger.loop import CRON_CATCHUP_SEC, TRIM_INTERVAL_SEC, TriggerLoop
 from pynenc.trigger.trigger_builder import TriggerBuilder
 from tests.apps import trigger_cron_tasks as ct
 from tests.apps import trigger_tasks as tt
@@ -135,6 +135,24 @@ def test_cron_fires_once_per_due_time_with_two_loops(sqlite_app: Pynenc) -> None
     again.last_time = clock.now - 150
     assert again.step() == 0
     assert len(calls_of(sqlite_app, tt.every_minute.task_id)) == 3
+
+
+def test_a_restarted_runner_runs_the_due_times_it_missed(app: Pynenc) -> None:
+    clock = FakeClock(1_800_000_000.0 + 30)
+    app.trigger.clock = clock
+    first = TriggerLoop(app)
+    first.step()
+    clock.now += 60
+    assert first.step() == 1
+    clock.now += 120  # the only runner is down for two due times, then starts again
+
+    restarted = TriggerLoop(app)
+
+    assert restarted.step() == 2
+    assert restarted.step() == 0
+    clock.now += 3600  # a long outage: only the last CRON_CATCHUP_SEC are caught up
+    assert TriggerLoop(app).step() == CRON_CATCHUP_SEC // 60
+    assert len(calls_of(app, tt.every_minute.task_id)) == 1 + 2 + CRON_CATCHUP_SEC // 60
 
 
 def load(app: Pynenc) -> BaseTrigger:

@@ -92,6 +92,14 @@ class BaseTrigger(ABC):
         otherwise change nothing and return None."""
 
     @abstractmethod
+    def cron_watermark(self) -> float | None:
+        """The latest time up to which some runner evaluated cron due times (None: never)."""
+
+    @abstractmethod
+    def set_cron_watermark(self, until: float) -> None:
+        """Record that cron due times up to ``until`` were evaluated (kept if higher)."""
+
+    @abstractmethod
     def trim(self, before: float) -> None:
         """Drop events, claims and condition records older than ``before``."""
 
@@ -164,13 +172,19 @@ class BaseTrigger(ABC):
         return True
 
     def run_cron(self, after: float, until: float) -> int:
+        """Fire cron triggers due in ``(after, until]``; when any was due, record ``until``
+        as the watermark a restarting runner resumes from."""
         fired = 0
+        any_due = False
         for definition in self.definitions:
             for cond in definition.cron_conditions:
                 for due in cond.due_times(after, until):
+                    any_due = True
                     occurrence = Occurrence("cron", due, f"cron:{due:.3f}")
                     ctx = TriggerContext("cron", timestamp=due)
                     fired += self.evaluate(definition, occurrence, ctx)
+        if any_due:
+            self.set_cron_watermark(until)
         return fired
 
     def run_events(self, cursor: str) -> tuple[str, int]:

@@ -11,6 +11,9 @@ if TYPE_CHECKING:
 
 LOOP_INTERVAL_SEC = 0.5
 TRIM_INTERVAL_SEC = 60.0
+CRON_CATCHUP_SEC = 600.0
+"""A starting loop also runs due times missed while no runner evaluated cron triggers
+(a restart), back to the last evaluation but at most this far back."""
 
 
 class TriggerLoop:
@@ -31,12 +34,18 @@ class TriggerLoop:
         self.last_time = self.trigger.clock()
         self.cursor = ""
         self.last_trim: float | None = None
+        self._resumed = False
         self._thread: threading.Thread | None = None
 
     def step(self) -> int:
         trigger = self.trigger
         now = trigger.clock()
         fired = 0
+        if not self._resumed:
+            self._resumed = True
+            mark = trigger.cron_watermark()
+            if mark is not None:
+                self.last_time = min(self.last_time, max(mark, now - CRON_CATCHUP_SEC))
         if now > self.last_time:
             fired += trigger.run_cron(self.last_time, now)
             self.last_time = now

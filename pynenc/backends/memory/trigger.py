@@ -20,6 +20,7 @@ class MemTrigger(BaseTrigger):
         self._seq = 0
         self._claims: dict[str, float] = {}  # key -> claimed at
         self._conditions: dict[tuple[str, int], deque[tuple[float, bytes]]] = {}
+        self._cron_mark: float | None = None
 
     def store_event(self, event_id: str, code: str, payload: bytes, timestamp: float) -> None:
         with self._lock:
@@ -62,6 +63,13 @@ class MemTrigger(BaseTrigger):
                 return None
             return [records.popleft()[1] for records in ready]
 
+    def cron_watermark(self) -> float | None:
+        return self._cron_mark
+
+    def set_cron_watermark(self, until: float) -> None:
+        with self._lock:
+            self._cron_mark = max(until, self._cron_mark or until)
+
     def trim(self, before: float) -> None:
         with self._lock:
             self._events = deque(e for e in self._events if e.timestamp >= before)
@@ -74,6 +82,7 @@ class MemTrigger(BaseTrigger):
             self._events.clear()
             self._claims.clear()
             self._conditions.clear()
+            self._cron_mark = None
 
 
 def _drop_older(records: deque[tuple[float, bytes]], start: float) -> None:

@@ -1,10 +1,13 @@
 """Redis trigger storage (``P`` is the app's key prefix, see ``keys.py``):
 
-``P trig-events``           STREAM  events (fields e, c, p, t); trimmed by MINID to
-                                    ``trigger_retention_sec``; the stream id is the cursor
+``P trig-events``           STREAM  events (fields e, c, p, t); an entry's id is the
+                                    emitter's clock in ms (never going back), so trimming
+                                    by MINID follows the clock the other backends use;
+                                    the id is the loops' cursor
 ``P trig-claim:<key>``      STRING  SET NX, expires after ``trigger_retention_sec``
 ``P trig-cond:<trigger>:<n>`` ZSET  records of condition n of an AND trigger -> time met;
                                     consumed atomically by a script when all are there
+``P trig-cron-mark``        STRING  the time up to which cron due times were evaluated
 """
 
 from __future__ import annotations
@@ -20,7 +23,15 @@ if TYPE_CHECKING:
 
     from pynenc.app import Pynenc
 
-_KINDS = ("trig-events", "trig-claim", "trig-cond")
+_KINDS = ("trig-events", "trig-claim", "trig-cond", "trig-cron-mark")
+
+# KEYS[1]: the watermark; ARGV[1]: time, ARGV[2]: ttl ms. Only ever moves forward.
+_RAISE_MARK = """
+local current = redis.call('GET', KEYS[1])
+if current == false or tonumber(current) < tonumber(ARGV[1]) then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+end
+"""
 
 # KEYS[1]: the event stream; ARGV: event ms, trim below ms, e, c, p, t.
 # The id is "<ms>-*" with ms never below the stream's last id (emitters' clocks may differ).
@@ -120,6 +131,16 @@ class RedisTrigger(BaseTrigger):
         if not taken:
             return None
         return [bytes(member)[8:] for member in taken]
+
+    def cron_watermark(self) -> float | None:
+        raw = self.client.run(lambda r: r.get(self.prefix + "trig-cron-mark"))
+        return None if raw is None else float(raw)
+
+    def set_cron_watermark(self, until: float) -> None:
+        script = self.client.script(_RAISE_MARK)
+        keys = [self.prefix + "trig-cron-mark"]
+        args: list[Any] = [repr(until), self._retention_ms]
+        self.client.run(lambda r: script(keys=keys, args=args, client=r))
 
     def trim(self, before: float) -> None:
         # claims and condition records expire by TTL; the stream is trimmed by id (ms)

@@ -25,6 +25,7 @@ _SCHEMA = (
     "ts REAL NOT NULL, record BLOB NOT NULL)",
     "CREATE INDEX IF NOT EXISTS trigger_conditions_by_cond ON trigger_conditions "
     "(app_id, trigger_id, cond, id)",
+    "CREATE TABLE IF NOT EXISTS trigger_cron_marks (app_id TEXT PRIMARY KEY, until REAL NOT NULL)",
 )
 
 _DROP_OLD_RECORDS = "DELETE FROM trigger_conditions WHERE app_id = ? AND trigger_id = ? AND ts < ?"
@@ -115,6 +116,23 @@ class SQLiteTrigger(BaseTrigger):
 
         return self.db.write(work)
 
+    def cron_watermark(self) -> float | None:
+        row = self.db.read(
+            lambda c: c.execute(
+                "SELECT until FROM trigger_cron_marks WHERE app_id = ?", (self._app_id,)
+            ).fetchone()
+        )
+        return None if row is None else float(row[0])
+
+    def set_cron_watermark(self, until: float) -> None:
+        self.db.write(
+            lambda c: c.execute(
+                "INSERT INTO trigger_cron_marks (app_id, until) VALUES (?, ?) ON CONFLICT "
+                "(app_id) DO UPDATE SET until = max(until, excluded.until)",
+                (self._app_id, until),
+            )
+        )
+
     def trim(self, before: float) -> None:
         def work(c: sqlite3.Connection) -> None:
             for table in ("trigger_events", "trigger_claims", "trigger_conditions"):
@@ -125,7 +143,13 @@ class SQLiteTrigger(BaseTrigger):
 
     def purge(self) -> None:
         def work(c: sqlite3.Connection) -> None:
-            for table in ("trigger_events", "trigger_claims", "trigger_conditions"):
+            tables = (
+                "trigger_events",
+                "trigger_claims",
+                "trigger_conditions",
+                "trigger_cron_marks",
+            )
+            for table in tables:
                 c.execute(f"DELETE FROM {table} WHERE app_id = ?", (self._app_id,))
 
         self.db.write(work)
