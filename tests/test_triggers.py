@@ -449,3 +449,13 @@ def test_cron_once_per_due_time_across_runner_processes_and_a_restart(tmp_path: 
     finally:
         app.purge()
         app.close()
+
+
+def test_a_backlog_of_events_is_read_in_one_pass(app: Pynenc) -> None:
+    loop = TriggerLoop(app)
+    payloads = [{"user": f"u{n}", "role": "admin"} for n in range(1200)]  # > 2 batches of 500
+    for payload in payloads:
+        app.trigger.emit_event("user.login", payload)
+
+    assert loop.step() == len(payloads)
+    assert loop.step() == 0

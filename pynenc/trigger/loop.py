@@ -11,6 +11,7 @@ if TYPE_CHECKING:
 
 LOOP_INTERVAL_SEC = 0.5
 TRIM_INTERVAL_SEC = 60.0
+MAX_EVENT_BATCHES = 20
 CRON_CATCHUP_SEC = 600.0
 """A starting loop also runs due times missed while no runner evaluated cron triggers
 (a restart), back to the last evaluation but at most this far back."""
@@ -49,7 +50,13 @@ class TriggerLoop:
         if now > self.last_time:
             fired += trigger.run_cron(self.last_time, now)
             self.last_time = now
-        self.cursor, more = trigger.run_events(self.cursor)
+        more = 0
+        for _ in range(MAX_EVENT_BATCHES):  # a backlog is read at once, not 500 per pass,
+            cursor, fired_now = trigger.run_events(self.cursor)  # but cron is not starved
+            more += fired_now
+            if cursor == self.cursor:
+                break
+            self.cursor = cursor
         if self.last_trim is None or now - self.last_trim >= TRIM_INTERVAL_SEC:
             trigger.trim(now - trigger.retention_sec)
             self.last_trim = now
