@@ -15,7 +15,7 @@ from pynenc import InvocationStatus, Pynenc
 from pynenc.backends.memory.trigger import MemTrigger
 from pynenc.call import deserialize_arguments
 from pynenc.runner.execution import Outcome
-from pynenc.trigger.base_trigger import BaseTrigger
+from pynenc.trigger.base_trigger import MAX_CONDITION_RECORDS, BaseTrigger
 from pynenc.trigger.loop import CRON_CATCHUP_SEC, TRIM_INTERVAL_SEC, TriggerLoop
 from pynenc.trigger.trigger_builder import TriggerBuilder
 from tests.apps import trigger_cron_tasks as ct
@@ -104,6 +104,49 @@ def test_events_are_an_ordered_log(app: Pynenc) -> None:
     assert [e[1] for e in events] == ids
     assert [app.serializer.loads(e[3]) for e in events] == [{"n": 0}, {"n": 1}, {"n": 2}]
     assert [e[1] for e in app.trigger.events_after(events[0][0])] == ids[1:]
+
+
+def test_condition_records_are_taken_one_per_condition(app: Pynenc) -> None:
+    trigger, now = app.trigger, time.time()
+    trigger.add_condition_record("t#0", 0, b"a", now, 0.0)
+    trigger.add_condition_record("t#0", 0, b"b", now + 1, 0.0)
+    assert trigger.take_condition_records("t#0", 2, 0.0) is None  # condition 1 not met
+    trigger.add_condition_record("t#0", 1, b"c", now + 2, 0.0)
+
+    assert trigger.take_condition_records("t#0", 2, 0.0) == [b"a", b"c"]  # oldest first
+    assert trigger.take_condition_records("t#0", 2, 0.0) is None  # "b" waits for a new "c"
+    trigger.add_condition_record("t#0", 1, b"d", now + 3, 0.0)
+    assert trigger.take_condition_records("t#0", 2, now + 2) is None  # "b" is out of the window
+    assert trigger.take_condition_records("t#1", 1, 0.0) is None  # other triggers: apart
+
+
+def test_condition_records_keep_the_newest_when_flooded(app: Pynenc) -> None:
+    trigger, now = app.trigger, time.time()
+    for n in range(MAX_CONDITION_RECORDS + 5):
+        trigger.add_condition_record("t#0", 0, b"%d" % n, now + n, 0.0)
+    assert trigger.take_condition_records("t#0", 1, 0.0) == [b"5"]
+
+
+def test_condition_records_are_taken_once_by_concurrent_runners(app: Pynenc) -> None:
+    components = [app.trigger, other_trigger_component(app)]
+    now = time.time()
+    for n in range(100):
+        for cond in (0, 1):
+            app.trigger.add_condition_record("t#0", cond, b"%d-%d" % (cond, n), now, 0.0)
+    taken: list[list[bytes]] = [[], []]
+
+    def drain(number: int) -> None:
+        while (found := components[number].take_condition_records("t#0", 2, 0.0)) is not None:
+            taken[number].append(b"|".join(found))
+
+    threads = [threading.Thread(target=drain, args=(n,)) for n in (0, 1)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+
+    pairs = taken[0] + taken[1]
+    assert sorted(pairs) == sorted(b"0-%d|1-%d" % (n, n) for n in range(100))
 
 
 # --- evaluation -------------------------------------------------------------------------

@@ -7,23 +7,21 @@
 ``P trig-claim:<key>``      STRING  SET NX, expires after ``trigger_retention_sec``
 ``P trig-cond:<trigger>:<n>`` ZSET  records of condition n of an AND trigger -> time met;
                                     consumed atomically by a script when all are there
+``P trig-cond-seq``         STRING  counter ordering condition records of equal times
 ``P trig-cron-mark``        STRING  the time up to which cron due times were evaluated
 """
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING, Any
 
 from pynenc.backends.redis.connection import client_for
 from pynenc.trigger.base_trigger import MAX_CONDITION_RECORDS, BaseTrigger, StoredEvent
 
 if TYPE_CHECKING:
-    from redis.client import Pipeline
-
     from pynenc.app import Pynenc
 
-_KINDS = ("trig-events", "trig-claim", "trig-cond", "trig-cron-mark")
+_KINDS = ("trig-events", "trig-claim", "trig-cond", "trig-cond-seq", "trig-cron-mark")
 
 # KEYS[1]: the watermark; ARGV[1]: time, ARGV[2]: ttl ms. Only ever moves forward.
 _RAISE_MARK = """
@@ -50,8 +48,19 @@ return redis.call('XADD', KEYS[1], 'MINID', '~', ARGV[2], ms .. '-*',
   'e', ARGV[3], 'c', ARGV[4], 'p', ARGV[5], 't', ARGV[6])
 """
 
+# KEYS: the condition zset, the sequence counter;
+# ARGV: window start, time met, record, max records, ttl ms.
+_ADD = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[1])
+local seq = redis.call('INCR', KEYS[2])
+redis.call('ZADD', KEYS[1], ARGV[2], string.format('%016d', seq) .. ARGV[3])
+redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -(tonumber(ARGV[4]) + 1))
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+"""
+
 # KEYS: the condition zsets in condition order; ARGV[1]: window start.
-# A member is 8 random bytes + the record (members of a zset must be unique).
+# A member is a 16-digit sequence number + the record: members of a zset must be unique,
+# and equal times keep their insertion order (ties sort by member).
 _TAKE = """
 for _, key in ipairs(KEYS) do
   redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. ARGV[1])
@@ -110,17 +119,16 @@ class RedisTrigger(BaseTrigger):
     def add_condition_record(
         self, trigger_id: str, index: int, record: bytes, timestamp: float, window_start: float
     ) -> None:
-        key = self._condition_key(trigger_id, index)
-        member = os.urandom(8) + record
-        ttl = self._retention_ms
-
-        def build(pipe: Pipeline) -> None:
-            pipe.zremrangebyscore(key, "-inf", f"({window_start!r}")
-            pipe.zadd(key, {member: timestamp})
-            pipe.zremrangebyrank(key, 0, -(MAX_CONDITION_RECORDS + 1))
-            pipe.pexpire(key, ttl)  # a trigger that stops firing leaves nothing behind
-
-        self.client.pipeline(build)
+        keys = [self._condition_key(trigger_id, index), self.prefix + "trig-cond-seq"]
+        args: list[Any] = [
+            repr(window_start),
+            repr(timestamp),
+            record,
+            MAX_CONDITION_RECORDS,
+            self._retention_ms,
+        ]
+        script = self.client.script(_ADD)
+        self.client.run(lambda r: script(keys=keys, args=args, client=r))
 
     def take_condition_records(
         self, trigger_id: str, count: int, window_start: float
@@ -130,7 +138,7 @@ class RedisTrigger(BaseTrigger):
         taken = self.client.run(lambda r: script(keys=keys, args=[repr(window_start)], client=r))
         if not taken:
             return None
-        return [bytes(member)[8:] for member in taken]
+        return [bytes(member)[16:] for member in taken]
 
     def cron_watermark(self) -> float | None:
         raw = self.client.run(lambda r: r.get(self.prefix + "trig-cron-mark"))
