@@ -242,7 +242,9 @@ def test_and_or_logic() -> None:
         "invocation", task_id="m.t", status=InvocationStatus.SUCCESS, arguments=Arguments({})
     )
     event = TriggerContext("event", event_code="go")
-    either = builder.build("x")
+    both_by_default = builder.build("d")
+    assert both_by_default.logic == "and"  # as in Pynenc
+    either = builder.with_logic("or").build("x")
     assert either.matches(ok) and either.matches(event)
     both = builder.with_logic("and").build("x")
     assert not both.matches(ok) and not both.matches(event)
@@ -349,9 +351,22 @@ def test_and_of_an_event_and_a_result_fires_once_both_happened(app: Pynenc) -> N
     assert calls_of(app, tt.publish_approved.task_id) == [
         {"approver": "ann", "value": 4.0, "sources": ["event", "invocation"]}
     ]
+    assert calls_of(app, tt.archive_approved.task_id) == [{"approver": "ann", "value": 4.0}]
     # both occurrences were consumed: another result alone does not fire again
     app.trigger.report_outcomes([division_outcome(app, 12, 3)])
     assert len(calls_of(app, tt.publish_approved.task_id)) == 1
+
+
+def test_typed_providers_run_on_their_own_source(app: Pynenc) -> None:
+    loop = TriggerLoop(app)
+    app.trigger.emit_event("ping", {"who": "ann"})
+    loop.step()
+    app.trigger.report_outcomes([division_outcome(app, 5, 2)])
+
+    calls = calls_of(app, tt.either_source.task_id)
+
+    assert sorted(c["source"] for c in calls) == ["event:ann", "result:2.5"]
+    assert all(c["seen"] for c in calls)  # the static provider always runs
 
 
 def test_and_conditions_expire_after_the_window(app: Pynenc) -> None:

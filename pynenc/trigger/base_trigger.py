@@ -130,7 +130,7 @@ class BaseTrigger(ABC):
 
     def submit(self, definition: TriggerDefinition, ctx: TriggerContext) -> None:
         task = self.app.get_task(definition.task_id)
-        kwargs = definition.provider.arguments(ctx)
+        kwargs = definition.arguments(ctx)
         self.app.submitter.submit(task, [task.bind((), kwargs)])
 
     def fire(self, definition: TriggerDefinition, ctx: TriggerContext, claim_key: str) -> bool:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pynenc.invocation.status import InvocationStatus
-from pynenc.trigger.arguments import ArgumentProvider, ProviderFunc
+from pynenc.trigger.arguments import ArgumentProvider, ProviderFunc, merged_arguments
 from pynenc.trigger.conditions import (
     _NO_FILTER,
     AnyResultCondition,
@@ -38,9 +38,13 @@ class TriggerDefinition:
     task_id: str
     trigger_id: str
     conditions: list[TriggerCondition]
-    logic: str = "or"
-    provider: ArgumentProvider = field(default_factory=ArgumentProvider)
+    logic: str = "and"
+    providers: list[ArgumentProvider] = field(default_factory=list)
     window_sec: float = DEFAULT_WINDOW_SEC
+
+    def arguments(self, ctx: TriggerContext) -> dict[str, Any]:
+        """The triggered task's keyword arguments for ``ctx``."""
+        return merged_arguments(self.providers, ctx)
 
     def matches(self, ctx: TriggerContext) -> bool:
         """Whether this one context fires the trigger by itself."""
@@ -61,12 +65,13 @@ class TriggerDefinition:
 
 
 class TriggerBuilder:
-    """Chain ``on_*`` conditions, ``with_logic("and"|"or")`` and one ``with_args_*``."""
+    """Chain ``on_*`` conditions, ``with_logic("and"|"or")`` (AND by default, as in
+    Pynenc) and ``with_args_*`` providers (merged in order)."""
 
     def __init__(self) -> None:
         self.conditions: list[TriggerCondition] = []
-        self.logic = "or"
-        self.provider = ArgumentProvider()
+        self.logic = "and"
+        self.providers: list[ArgumentProvider] = []
         self.window_sec = DEFAULT_WINDOW_SEC
 
     def _add(self, condition: TriggerCondition) -> TriggerBuilder:
@@ -144,19 +149,43 @@ class TriggerBuilder:
 
     # --- arguments ----------------------------------------------------------------------
 
-    def with_args_static(self, arguments: dict[str, Any]) -> TriggerBuilder:
-        self.provider = ArgumentProvider(static=dict(arguments))
+    def _provide(self, provider: ArgumentProvider) -> TriggerBuilder:
+        if provider.func is not None and not callable(provider.func):
+            raise ValueError(
+                f"Argument providers are functions of the trigger context, not "
+                f"{provider.func!r}: pass a module-level function returning a dict."
+            )
+        self.providers.append(provider)
         return self
+
+    def with_args_static(self, arguments: dict[str, Any]) -> TriggerBuilder:
+        """Fixed keyword arguments."""
+        return self._provide(ArgumentProvider(static=dict(arguments)))
+
+    with_arguments = with_args_static
 
     def with_args_provider(self, func: ProviderFunc) -> TriggerBuilder:
-        self.provider = ArgumentProvider(func=func)
-        return self
+        """Arguments from the context that fired the trigger (for an AND trigger met by
+        several occurrences, the combined context, each one in ``ctx.contexts``)."""
+        return self._provide(ArgumentProvider(func=func))
 
-    with_args_from_event = with_args_provider
-    with_args_from_status = with_args_provider
-    with_args_from_result = with_args_provider
-    with_args_from_exception = with_args_provider
-    with_arguments = with_args_provider
+    with_args_from_trigger_context = with_args_provider
+
+    def with_args_from_event(self, func: ProviderFunc) -> TriggerBuilder:
+        """Arguments from the event that fired it (skipped when no event did)."""
+        return self._provide(ArgumentProvider(func=func, kind="event"))
+
+    def with_args_from_status(self, func: ProviderFunc) -> TriggerBuilder:
+        """Arguments from the invocation whose status fired it."""
+        return self._provide(ArgumentProvider(func=func, kind="status"))
+
+    def with_args_from_result(self, func: ProviderFunc) -> TriggerBuilder:
+        """Arguments from the invocation that succeeded (``ctx.result``)."""
+        return self._provide(ArgumentProvider(func=func, kind="result"))
+
+    def with_args_from_exception(self, func: ProviderFunc) -> TriggerBuilder:
+        """Arguments from the invocation that failed (``ctx.exception``)."""
+        return self._provide(ArgumentProvider(func=func, kind="exception"))
 
     def build(self, task_id: str, index: int = 0) -> TriggerDefinition:
         if not self.conditions:
@@ -169,6 +198,6 @@ class TriggerBuilder:
             f"{task_id}#{index}",
             list(self.conditions),
             self.logic,
-            self.provider,
+            list(self.providers),
             self.window_sec,
         )

@@ -89,3 +89,44 @@ def approval_args(ctx: TriggerContext) -> dict[str, Any]:
 )
 def publish_approved(approver: str, value: float, sources: list[str]) -> str:
     return f"{approver}:{value}"
+
+
+def approver_of(ctx: TriggerContext) -> dict[str, Any]:
+    return {"approver": ctx.payload["approver"]}
+
+
+def value_of(ctx: TriggerContext) -> dict[str, Any]:
+    return {"value": ctx.result}
+
+
+# Pynenc's style: AND is the default logic, one typed provider per source
+@app.task(
+    triggers=TriggerBuilder()
+    .on_event("report.approved")
+    .on_result(divide, filter_result=4.0)
+    .with_args_from_event(approver_of)
+    .with_args_from_result(value_of)
+)
+def archive_approved(approver: str, value: float) -> str:
+    return f"archived {approver}:{value}"
+
+
+def source_event(ctx: TriggerContext) -> dict[str, Any]:
+    return {"source": f"event:{ctx.payload['who']}"}
+
+
+def source_result(ctx: TriggerContext) -> dict[str, Any]:
+    return {"source": f"result:{ctx.result}"}
+
+
+@app.task(
+    triggers=TriggerBuilder()
+    .on_event("ping")
+    .on_result(divide, filter_result=2.5)
+    .with_logic("or")
+    .with_args_static({"source": "unknown", "seen": True})
+    .with_args_from_event(source_event)
+    .with_args_from_result(source_result)
+)
+def either_source(source: str, seen: bool) -> str:
+    return source
