@@ -433,6 +433,12 @@ def test_claims_and_condition_records_expire_after_retention(app: Pynenc) -> Non
 PROCESS_RUNNERS = {
     "ProcessRunner": {"max_processes": 2},
     "PersistentProcessRunner": {"num_processes": 2},
+    "MultiThreadRunner": {
+        "min_processes": 2,
+        "max_processes": 2,
+        "min_threads": 2,
+        "max_threads": 2,
+    },
 }
 
 

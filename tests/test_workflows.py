@@ -166,6 +166,12 @@ def test_wf_outside_an_invocation_raises(app: Pynenc) -> None:
 PROCESS_RUNNERS = {
     "ProcessRunner": {"max_processes": 2},
     "PersistentProcessRunner": {"num_processes": 2},
+    "MultiThreadRunner": {
+        "min_processes": 2,
+        "max_processes": 2,
+        "min_threads": 2,
+        "max_threads": 2,
+    },
 }
 
 
