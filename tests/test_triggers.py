@@ -216,6 +216,19 @@ def test_event_payload_filter_and_args(app: Pynenc) -> None:
     assert TriggerLoop(app).step() == 0
 
 
+def test_a_failing_filter_is_logged_and_spares_the_other_triggers(
+    app: Pynenc, caplog: pytest.LogCaptureFixture
+) -> None:
+    app.trigger.emit_event("user.login", {"user": "boom", "role": "admin"})
+
+    with caplog.at_level("ERROR"):
+        assert TriggerLoop(app).step() == 1  # admin_login still fires
+
+    assert calls_of(app, tt.admin_login.task_id) == [{"user": "boom"}]
+    assert calls_of(app, tt.never_runs.task_id) == []
+    assert f"Trigger {tt.never_runs.task_id}#0 failed" in caplog.text
+
+
 def test_builder_rejects_bad_input() -> None:
     with pytest.raises(ValueError):
         TriggerBuilder().on_cron("not a cron")

@@ -143,7 +143,22 @@ class BaseTrigger(ABC):
     def evaluate(
         self, definition: TriggerDefinition, occurrence: Occurrence, ctx: TriggerContext
     ) -> bool:
-        """Fire ``definition`` if ``occurrence`` completes it; True when it fired."""
+        """Fire ``definition`` if ``occurrence`` completes it; True when it fired. A user
+        filter or provider that raises is logged with the trigger's id and does not keep
+        the other triggers from being evaluated."""
+        try:
+            return self._evaluate(definition, occurrence, ctx)
+        except Exception:
+            self.app.logger.exception(
+                "Trigger %s failed on %s; its filters or argument providers raised",
+                definition.trigger_id,
+                occurrence.key,
+            )
+            return False
+
+    def _evaluate(
+        self, definition: TriggerDefinition, occurrence: Occurrence, ctx: TriggerContext
+    ) -> bool:
         hits = definition.matched(ctx)
         if not hits:
             return False

@@ -130,3 +130,14 @@ def source_result(ctx: TriggerContext) -> dict[str, Any]:
 )
 def either_source(source: str, seen: bool) -> str:
     return source
+
+
+def broken_filter(payload: dict[str, Any]) -> bool:
+    if payload.get("user") == "boom":
+        raise RuntimeError("a bug in a user filter")
+    return False
+
+
+@app.task(triggers=TriggerBuilder().on_event("user.login", payload_filter=broken_filter))
+def never_runs() -> str:
+    return "unreachable"
