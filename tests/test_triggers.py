@@ -236,6 +236,8 @@ def test_builder_rejects_bad_input() -> None:
         TriggerBuilder().with_logic("xor")
     with pytest.raises(ValueError, match="no conditions"):
         TriggerBuilder().build("t")
+    with pytest.raises(ValueError, match="cannot watch PENDING; use FAILED"):
+        TriggerBuilder().on_status("m.t", statuses=["PENDING"])
     with pytest.raises(ValueError, match="Unknown invocation status 'DONE'"):
         TriggerBuilder().on_status("m.t", statuses=["DONE"])
     with pytest.raises(ValueError, match="exception classes or their names"):
@@ -274,11 +276,11 @@ def test_status_result_exception_triggers_with_runner(app: Pynenc) -> None:
         with pytest.raises(ZeroDivisionError):
             _ = tt.divide(3, 0).result
         assert tt.divide(4, 2).result == 2.0
+        assert tt.divide(7, 1).result == 7.0
 
         def fired() -> bool:
-            return all(
-                calls_of(app, task.task_id) for task in (tt.got_half, tt.div_error, tt.and_trigger)
-            )
+            triggered = (tt.got_half, tt.div_error, tt.and_trigger, tt.saw_running)
+            return all(calls_of(app, task.task_id) for task in triggered)
 
         wait_until(fired, 10, "triggered tasks")
         wait_until(
@@ -292,6 +294,7 @@ def test_status_result_exception_triggers_with_runner(app: Pynenc) -> None:
     assert calls_of(app, tt.got_half.task_id) == [{"value": 2.5}]
     assert calls_of(app, tt.div_error.task_id) == [{"kind": "ZeroDivisionError", "x": 3}]
     assert len(calls_of(app, tt.and_trigger.task_id)) == 1  # only x=5 matches the filter
+    assert calls_of(app, tt.saw_running.task_id) == [{"status": "running"}]
 
 
 def test_event_fires_within_seconds_with_runner(sqlite_app: Pynenc) -> None:
@@ -486,9 +489,10 @@ def test_triggers_fire_under_runner_processes(
         with pytest.raises(ZeroDivisionError):
             _ = tt.divide(3, 0).result
         assert tt.divide(8, 2).result == 4.0
+        assert tt.divide(7, 1).result == 7.0
         app.trigger.emit_event("user.login", {"user": "zoe", "role": "admin"})
         app.trigger.emit_event("report.approved", {"approver": "bob"})
-        triggered = (tt.got_half, tt.div_error, tt.and_trigger, tt.admin_login)
+        triggered = (tt.got_half, tt.div_error, tt.and_trigger, tt.admin_login, tt.saw_running)
         wait_until(
             lambda: all(succeeded(app, task.task_id) for task in (*triggered, tt.publish_approved)),
             20,
@@ -499,6 +503,7 @@ def test_triggers_fire_under_runner_processes(
         assert succeeded(app, tt.and_trigger.task_id) == ["and"]
         assert succeeded(app, tt.admin_login.task_id) == ["zoe"]
         assert succeeded(app, tt.publish_approved.task_id) == ["bob:4.0"]
+        assert succeeded(app, tt.saw_running.task_id) == ["running"]
     finally:
         assert stop_runner_process(proc) == 0
         app.purge()

@@ -16,28 +16,25 @@ from __future__ import annotations
 import time
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pynenc.invocation.status import InvocationStatus
-from pynenc.trigger.conditions import TriggerContext, combine
+from pynenc.trigger.conditions import (
+    TRIGGERABLE_STATUSES,
+    StatusCondition,
+    TriggerContext,
+    combine,
+)
 from pynenc.trigger.occurrence import Occurrence
 from pynenc.trigger.trigger_builder import TriggerBuilder, TriggerDefinition
 
 if TYPE_CHECKING:
     from pynenc.app import Pynenc
+    from pynenc.invocation.record import InvocationRecord
     from pynenc.runner.execution import Outcome
 
-_REPORTED = frozenset(
-    {
-        InvocationStatus.SUCCESS,
-        InvocationStatus.FAILED,
-        InvocationStatus.RETRY,
-        InvocationStatus.RUNNING,
-        InvocationStatus.PAUSED,
-        InvocationStatus.RESUMED,
-    }
-)
+_REPORTED = TRIGGERABLE_STATUSES
 
 MAX_CONDITION_RECORDS = 1000
 """Per condition of an AND trigger: a flood of one kind keeps only the newest ones."""
@@ -223,8 +220,25 @@ class BaseTrigger(ABC):
                 fired += self.evaluate(definition, occurrence, ctx)
         return cursor, fired
 
-    def report_outcomes(self, batch: Sequence[Outcome]) -> None:
-        """Called by runners after writing outcomes: status/result/exception triggers."""
+    def report_started(self, records: Sequence[InvocationRecord]) -> None:
+        """Called by runners that claim invocations straight into RUNNING (no outcome is
+        written for it): status triggers on RUNNING see them like any other status."""
+        watching = any(
+            isinstance(c, StatusCondition) and InvocationStatus.RUNNING in c.statuses
+            for d in self.definitions
+            for c in d.conditions
+        )
+        if watching and records:
+            from pynenc.runner.execution import Outcome
+
+            started = [Outcome(r.invocation_id, InvocationStatus.RUNNING) for r in records]
+            self.report_outcomes(started, {r.invocation_id: r for r in records})
+
+    def report_outcomes(
+        self, batch: Sequence[Outcome], known: Mapping[str, InvocationRecord] | None = None
+    ) -> None:
+        """Called by runners after writing outcomes: status/result/exception triggers.
+        ``known``: records the caller already holds (saves reading them again)."""
         defs = [d for d in self.definitions if "invocation" in d.kinds]
         if not defs:
             return
@@ -232,7 +246,9 @@ class BaseTrigger(ABC):
         outcomes = [o for o in batch if o.status in _REPORTED]
         if not outcomes:
             return
-        records = self.app.state_backend.get_invocations([o.invocation_id for o in outcomes])
+        records = known or self.app.state_backend.get_invocations(
+            [o.invocation_id for o in outcomes]
+        )
         for o in outcomes:
             record = records.get(o.invocation_id)
             if record is None or record.task_id not in watched:

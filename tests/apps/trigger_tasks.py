@@ -141,3 +141,16 @@ def broken_filter(payload: dict[str, Any]) -> bool:
 @app.task(triggers=TriggerBuilder().on_event("user.login", payload_filter=broken_filter))
 def never_runs() -> str:
     return "unreachable"
+
+
+def status_of(ctx: TriggerContext) -> dict[str, Any]:
+    return {"status": str(ctx.status)}
+
+
+@app.task(
+    triggers=TriggerBuilder()
+    .on_status(divide, statuses="RUNNING", call_arguments={"x": 7})
+    .with_args_from_status(status_of)
+)
+def saw_running(status: str) -> str:
+    return status

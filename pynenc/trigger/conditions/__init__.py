@@ -65,6 +65,19 @@ def combine(contexts: Sequence[TriggerContext]) -> TriggerContext:
 # Pynenc names one context class per condition kind; here they are one shape.
 EventContext = ResultContext = ExceptionContext = StatusContext = CronContext = TriggerContext
 
+TRIGGERABLE_STATUSES = frozenset(
+    {
+        InvocationStatus.RUNNING,
+        InvocationStatus.PAUSED,
+        InvocationStatus.RESUMED,
+        InvocationStatus.RETRY,
+        InvocationStatus.REROUTED,
+        InvocationStatus.SUCCESS,
+        InvocationStatus.FAILED,
+    }
+)
+"""Statuses runners report to triggers (the others change inside the orchestrator)."""
+
 ArgumentsFilter = dict[str, Any] | Callable[[dict[str, Any]], bool] | None
 ResultFilter = Any
 
@@ -221,7 +234,12 @@ def as_statuses(
 ) -> frozenset[InvocationStatus]:
     if isinstance(statuses, (str, InvocationStatus)):
         statuses = [statuses]
-    return frozenset(_status(s) for s in statuses)
+    found = frozenset(_status(s) for s in statuses)
+    unseen = sorted(s.name for s in found - TRIGGERABLE_STATUSES)
+    if unseen:
+        names = ", ".join(sorted(s.name for s in TRIGGERABLE_STATUSES))
+        raise ValueError(f"Status triggers cannot watch {', '.join(unseen)}; use {names}")
+    return found
 
 
 def _status(value: str | InvocationStatus) -> InvocationStatus:
