@@ -35,6 +35,7 @@ MEMORY = {
     "state_backend_cls": "MemStateBackend",
     "orchestrator_cls": "MemOrchestrator",
     "trigger_cls": "MemTrigger",
+    "client_data_store_cls": "MemClientDataStore",  # the default would write ./pynenc.db
 }
 
 
