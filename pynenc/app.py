@@ -15,7 +15,7 @@ from pynenc.invocation.dist import DistributedInvocation
 from pynenc.invocation.submit import Submitter
 from pynenc.log import configure_logging
 from pynenc.serializer import get_serializer
-from pynenc.task import DirectTask, Task
+from pynenc.task import DirectTask, Task, WorkflowTask
 
 if TYPE_CHECKING:
     from pynenc.broker.base import BaseBroker
@@ -162,7 +162,8 @@ class Pynenc:
 
     def task(self, func: Callable[P, R] | None = None, **options: Any) -> Any:
         """Register a task: ``@app.task`` or ``@app.task(max_retries=3, ...)``."""
-        return self._decorate(Task, func, options)
+        cls = WorkflowTask if options.get("force_new_workflow") else Task
+        return self._decorate(cls, func, options)
 
     def direct_task(self, func: Callable[P, R] | None = None, **options: Any) -> Any:
         """Like ``task``, but calling it returns the result itself."""
@@ -170,7 +171,7 @@ class Pynenc:
 
     def workflow(self, func: Callable[P, R] | None = None, **options: Any) -> Any:
         """A task that starts a workflow run of its own, even when called from another."""
-        return self._decorate(Task, func, {**options, "force_new_workflow": True})
+        return self._decorate(WorkflowTask, func, {**options, "force_new_workflow": True})
 
     def _decorate(
         self, cls: type[Task[Any, Any]], func: Callable[..., Any] | None, options: dict[str, Any]

@@ -75,11 +75,19 @@ class Task(Generic[P, R]):
         return f"Task({self.task_id})"
 
     @property
-    def wf(self) -> WorkflowContext:
-        """The workflow of the invocation running now (raises outside an invocation)."""
-        from pynenc.workflow.context import WorkflowContext
+    def is_workflow_root_task(self) -> bool:
+        """Whether each call defines a workflow run (``@app.workflow``)."""
+        return bool(self.conf.force_new_workflow)
 
-        return WorkflowContext.current(self.app)
+    @property
+    def wf(self) -> WorkflowContext:
+        """The workflow of this task's running invocation; a workflow task's also has
+        ``root`` (orchestration only it may do). Raises outside a running invocation."""
+        from pynenc.workflow.context import WorkflowContext, WorkflowRootContext
+
+        if self.is_workflow_root_task:
+            return WorkflowRootContext(self)
+        return WorkflowContext(self)
 
     def _register_triggers(self, triggers: Any) -> None:
         if triggers is None:
@@ -194,6 +202,11 @@ class Task(Generic[P, R]):
                 time.sleep(self.conf.retry_delay(retries))
             except Exception as exc:
                 return SyncInvocation(self, None, exc, retries)
+
+
+class WorkflowTask(Task[P, R]):
+    """``@app.workflow``: each call defines a workflow run (a sub-workflow when called from
+    another run); ``task.wf.root`` orchestrates it."""
 
 
 class DirectTask(Task[P, R]):

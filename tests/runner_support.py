@@ -79,11 +79,14 @@ def runner_env(config: dict[str, object]) -> dict[str, str]:
     return env
 
 
-def start_runner_process(app: Pynenc, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    """``pynenc runner start`` for the core test app; returns once it has heartbeated."""
+def start_runner_process(
+    app: Pynenc, env: dict[str, str], app_path: str = "tests.apps.core_tasks.app"
+) -> subprocess.Popen[bytes]:
+    """``pynenc runner start`` for ``app_path`` (``app`` in this process, on the same
+    backend); returns once it has heartbeated."""
     before = {r.runner_id for r in app.state_backend.get_runners()}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pynenc", "--app", "tests.apps.core_tasks.app", "runner", "start"],
+        [sys.executable, "-m", "pynenc", "--app", app_path, "runner", "start"],
         env=env,
         cwd=ROOT,
         stdout=subprocess.DEVNULL,

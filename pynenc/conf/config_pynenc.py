@@ -57,6 +57,7 @@ class ConfigPynenc(ConfigBase):
     invocation_wait_results_sleep_time_sec: float = 0.01
     min_parallel_slots: int = 1
     trigger_task_modules: tuple[str, ...] = ()  # modules imported so their triggers register
+    trigger_retention_sec: float = 24 * 3600  # emitted events and trigger claims kept this long
     runner_heartbeat_interval: float = 2.0
     runner_recovery_timeout: float = 10.0  # a runner silent this long is presumed dead
     result_retention_sec: float = 7 * 24 * 3600

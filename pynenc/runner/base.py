@@ -162,6 +162,8 @@ class BaseRunner(ABC):
         records = claim.records
         if records is None:
             records = self.app.state_backend.get_invocations(claim.claimed)
+        if self.start_on_claim and self.app.trigger_definitions:  # claimed straight to RUNNING
+            self.app.trigger.report_started([records[i] for i in claim.claimed if i in records])
         return [(records[i], claim.num_retries[i]) for i in claim.claimed if i in records]
 
     # --- what each runner defines -------------------------------------------------------

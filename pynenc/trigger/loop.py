@@ -10,10 +10,16 @@ if TYPE_CHECKING:
     from pynenc.trigger.base_trigger import BaseTrigger
 
 LOOP_INTERVAL_SEC = 0.5
+TRIM_INTERVAL_SEC = 60.0
+MAX_EVENT_BATCHES = 20
+CRON_CATCHUP_SEC = 600.0
+"""A starting loop also runs due times missed while no runner evaluated cron triggers
+(a restart), back to the last evaluation but at most this far back."""
 
 
 class TriggerLoop:
-    """Evaluates cron due times and new events every ``LOOP_INTERVAL_SEC``.
+    """Evaluates cron due times and new events every ``LOOP_INTERVAL_SEC``, and trims what
+    is older than ``trigger_retention_sec`` every ``TRIM_INTERVAL_SEC``.
 
     ``step()`` is one evaluation (tests call it with a fake clock set on the trigger)."""
 
@@ -27,17 +33,33 @@ class TriggerLoop:
         self.trigger = trigger or app.trigger
         self.stop_event = stop_event or threading.Event()
         self.last_time = self.trigger.clock()
-        self.cursor = 0
+        self.cursor = ""
+        self.last_trim: float | None = None
+        self._resumed = False
         self._thread: threading.Thread | None = None
 
     def step(self) -> int:
         trigger = self.trigger
         now = trigger.clock()
         fired = 0
+        if not self._resumed:
+            self._resumed = True
+            mark = trigger.cron_watermark()
+            if mark is not None:
+                self.last_time = min(self.last_time, max(mark, now - CRON_CATCHUP_SEC))
         if now > self.last_time:
             fired += trigger.run_cron(self.last_time, now)
             self.last_time = now
-        self.cursor, more = trigger.run_events(self.cursor)
+        more = 0
+        for _ in range(MAX_EVENT_BATCHES):  # a backlog is read at once, not 500 per pass,
+            cursor, fired_now = trigger.run_events(self.cursor)  # but cron is not starved
+            more += fired_now
+            if cursor == self.cursor:
+                break
+            self.cursor = cursor
+        if self.last_trim is None or now - self.last_trim >= TRIM_INTERVAL_SEC:
+            trigger.trim(now - trigger.retention_sec)
+            self.last_trim = now
         return fired + more
 
     def start(self) -> None:

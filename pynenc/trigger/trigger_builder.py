@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pynenc.invocation.status import InvocationStatus
-from pynenc.trigger.arguments import ArgumentProvider, ProviderFunc
+from pynenc.trigger.arguments import ArgumentProvider, ProviderFunc, merged_arguments
 from pynenc.trigger.conditions import (
     _NO_FILTER,
     AnyResultCondition,
@@ -27,6 +27,9 @@ from pynenc.trigger.conditions import (
 if TYPE_CHECKING:
     from pynenc.task import Task
 
+DEFAULT_WINDOW_SEC = 3600.0
+"""How long a condition of an AND trigger stays satisfied while it waits for the others."""
+
 
 @dataclass
 class TriggerDefinition:
@@ -35,12 +38,22 @@ class TriggerDefinition:
     task_id: str
     trigger_id: str
     conditions: list[TriggerCondition]
-    logic: str = "or"
-    provider: ArgumentProvider = field(default_factory=ArgumentProvider)
+    logic: str = "and"
+    providers: list[ArgumentProvider] = field(default_factory=list)
+    window_sec: float = DEFAULT_WINDOW_SEC
+
+    def arguments(self, ctx: TriggerContext) -> dict[str, Any]:
+        """The triggered task's keyword arguments for ``ctx``."""
+        return merged_arguments(self.providers, ctx)
 
     def matches(self, ctx: TriggerContext) -> bool:
+        """Whether this one context fires the trigger by itself."""
         found = (c.matches(ctx) for c in self.conditions)
         return all(found) if self.logic == "and" else any(found)
+
+    def matched(self, ctx: TriggerContext) -> list[int]:
+        """Indexes of the conditions ``ctx`` satisfies."""
+        return [n for n, c in enumerate(self.conditions) if c.matches(ctx)]
 
     @property
     def cron_conditions(self) -> list[CronCondition]:
@@ -52,12 +65,14 @@ class TriggerDefinition:
 
 
 class TriggerBuilder:
-    """Chain ``on_*`` conditions, ``with_logic("and"|"or")`` and one ``with_args_*``."""
+    """Chain ``on_*`` conditions, ``with_logic("and"|"or")`` (AND by default, as in
+    Pynenc) and ``with_args_*`` providers (merged in order)."""
 
     def __init__(self) -> None:
         self.conditions: list[TriggerCondition] = []
-        self.logic = "or"
-        self.provider = ArgumentProvider()
+        self.logic = "and"
+        self.providers: list[ArgumentProvider] = []
+        self.window_sec = DEFAULT_WINDOW_SEC
 
     def _add(self, condition: TriggerCondition) -> TriggerBuilder:
         self.conditions.append(condition)
@@ -124,25 +139,65 @@ class TriggerBuilder:
         self.logic = value
         return self
 
+    def with_window(self, seconds: float) -> TriggerBuilder:
+        """With AND logic: how long a satisfied condition waits for the others (each
+        occurrence counts once; older ones are forgotten)."""
+        if not seconds > 0:
+            raise ValueError(f"with_window takes a positive number of seconds, not {seconds!r}")
+        self.window_sec = float(seconds)
+        return self
+
     # --- arguments ----------------------------------------------------------------------
 
-    def with_args_static(self, arguments: dict[str, Any]) -> TriggerBuilder:
-        self.provider = ArgumentProvider(static=dict(arguments))
+    def _provide(self, provider: ArgumentProvider) -> TriggerBuilder:
+        if provider.func is not None and not callable(provider.func):
+            raise ValueError(
+                f"Argument providers are functions of the trigger context, not "
+                f"{provider.func!r}: pass a module-level function returning a dict."
+            )
+        self.providers.append(provider)
         return self
+
+    def with_args_static(self, arguments: dict[str, Any]) -> TriggerBuilder:
+        """Fixed keyword arguments."""
+        return self._provide(ArgumentProvider(static=dict(arguments)))
+
+    with_arguments = with_args_static
 
     def with_args_provider(self, func: ProviderFunc) -> TriggerBuilder:
-        self.provider = ArgumentProvider(func=func)
-        return self
+        """Arguments from the context that fired the trigger (for an AND trigger met by
+        several occurrences, the combined context, each one in ``ctx.contexts``)."""
+        return self._provide(ArgumentProvider(func=func))
 
-    with_args_from_event = with_args_provider
-    with_args_from_status = with_args_provider
-    with_args_from_result = with_args_provider
-    with_args_from_exception = with_args_provider
-    with_arguments = with_args_provider
+    with_args_from_trigger_context = with_args_provider
+
+    def with_args_from_event(self, func: ProviderFunc) -> TriggerBuilder:
+        """Arguments from the event that fired it (skipped when no event did)."""
+        return self._provide(ArgumentProvider(func=func, kind="event"))
+
+    def with_args_from_status(self, func: ProviderFunc) -> TriggerBuilder:
+        """Arguments from the invocation whose status fired it."""
+        return self._provide(ArgumentProvider(func=func, kind="status"))
+
+    def with_args_from_result(self, func: ProviderFunc) -> TriggerBuilder:
+        """Arguments from the invocation that succeeded (``ctx.result``)."""
+        return self._provide(ArgumentProvider(func=func, kind="result"))
+
+    def with_args_from_exception(self, func: ProviderFunc) -> TriggerBuilder:
+        """Arguments from the invocation that failed (``ctx.exception``)."""
+        return self._provide(ArgumentProvider(func=func, kind="exception"))
 
     def build(self, task_id: str, index: int = 0) -> TriggerDefinition:
         if not self.conditions:
-            raise ValueError(f"Trigger of task '{task_id}' has no conditions")
+            raise ValueError(
+                f"Trigger of task '{task_id}' has no conditions: add one with on_cron, "
+                "on_event, on_status, on_result, on_any_result or on_exception."
+            )
         return TriggerDefinition(
-            task_id, f"{task_id}#{index}", list(self.conditions), self.logic, self.provider
+            task_id,
+            f"{task_id}#{index}",
+            list(self.conditions),
+            self.logic,
+            list(self.providers),
+            self.window_sec,
         )

@@ -1,59 +1,29 @@
-"""``task.wf``: the workflow facade of the invocation that is running.
+"""``task.wf``: the workflow of the invocation running now (Pynenc 0.4's model).
 
-A workflow run is the tree of invocations sharing one ``workflow_id`` (the id of its root
-invocation). Its data lives in the state backend under that id, serialized with the app's
-serializer. Values that must replay on retry (``random``, ``utc_now``, ``uuid``) and the
-sub-invocations started by ``execute_task`` are recorded in the same data, keyed by the
-drawing invocation and a per-execution call counter: a retry of that invocation draws the
-same values and reuses the sub-invocations that already succeeded.
+A workflow run starts at an invocation of a workflow task (``@app.workflow``); its id is
+that invocation's id, and every invocation it calls, directly or through its children,
+joins the run (a workflow task called from a run starts a sub-workflow of its own). Every
+invocation of a run may read and write the run's data; only the workflow-defining
+invocation orchestrates through ``wf.root`` (see ``pynenc.workflow.root``). An ordinary
+task called at the top level is standalone: it belongs to no workflow.
 """
 
 from __future__ import annotations
 
-import random as _random
-import uuid as _uuid
-from contextvars import ContextVar
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from pynenc.context import InvocationContext, current_invocation
-from pynenc.exceptions import PynencError
-from pynenc.invocation.status import InvocationStatus
+from pynenc.workflow.exceptions import (
+    DeterministicOperationScopeError,
+    WorkflowError,
+    WorkflowMembershipError,
+)
 
 if TYPE_CHECKING:
     from pynenc.app import Pynenc
-    from pynenc.invocation.base import BaseInvocation
     from pynenc.task import Task
-
-T = TypeVar("T")
-
-# internal keys of the workflow data; user keys never start with NUL
-_DET = "\x00pynenc:det:"
-_SUB = "\x00pynenc:sub:"
-
-
-class WorkflowError(PynencError):
-    """Workflow features used where no invocation is running."""
-
-
-@dataclass(slots=True)
-class _Counters:
-    context: InvocationContext
-    deterministic: int = 0
-    sub_invocations: int = 0
-
-
-_counters: ContextVar[_Counters | None] = ContextVar("pynenc_workflow_counters", default=None)
-
-
-def _counters_for(context: InvocationContext) -> _Counters:
-    """Counters of this execution (a retry is a new context, so counting starts again)."""
-    found = _counters.get()
-    if found is None or found.context is not context:
-        found = _Counters(context)
-        _counters.set(found)
-    return found
+    from pynenc.workflow.root import WorkflowRootOps
 
 
 @dataclass(slots=True, frozen=True)
@@ -61,129 +31,106 @@ class WorkflowIdentity:
     """Which workflow run an invocation belongs to."""
 
     workflow_id: str
+    """The id of the workflow-defining invocation."""
     workflow_type: str
-    """Task id of the workflow's root."""
+    """Task id of the workflow task."""
     parent_workflow_id: str | None = None
-    """For a sub-workflow (``@app.workflow`` called from another workflow), the caller's."""
+    """For a sub-workflow (a workflow task called from another run), the caller's run."""
 
 
-@dataclass(slots=True)
+def running_context(task: Task[Any, Any], operation: str) -> InvocationContext:
+    """The invocation running now, or a clear error outside one."""
+    context = current_invocation.get()
+    if context is None:
+        raise WorkflowError(
+            f"{task.task_id}.wf.{operation} is only available inside a running invocation "
+            "(call it from the task's code while a runner executes it)."
+        )
+    return context
+
+
+def is_workflow_task(app: Pynenc, task_id: str) -> bool:
+    return app.get_task(task_id).is_workflow_root_task
+
+
 class WorkflowContext:
-    """Workflow data and deterministic helpers for the running invocation."""
+    """Workflow identity and data, for every invocation inside a workflow run."""
 
-    app: Pynenc
-    context: InvocationContext
-    _identity: WorkflowIdentity | None = field(default=None, repr=False)
+    def __init__(self, task: Task[Any, Any]) -> None:
+        self.task = task
 
-    @classmethod
-    def current(cls, app: Pynenc) -> WorkflowContext:
-        context = current_invocation.get()
-        if context is None:
-            raise WorkflowError(
-                "task.wf is only available inside a running invocation (call it from the "
-                "task's code while a runner executes it)."
-            )
-        return cls(app, context)
+    @property
+    def app(self) -> Pynenc:
+        return self.task.app
+
+    def _member(self, operation: str) -> InvocationContext:
+        context = running_context(self.task, operation)
+        if not is_workflow_task(self.app, context.workflow_task_id):
+            raise WorkflowMembershipError.outside(context.task_id, operation)
+        return context
 
     # --- identity -----------------------------------------------------------------------
 
     @property
-    def workflow_id(self) -> str:
-        return self.context.workflow_id
-
-    @property
-    def invocation_id(self) -> str:
-        return self.context.invocation_id
-
-    @property
     def identity(self) -> WorkflowIdentity:
-        if self._identity is None:
-            parent_workflow = None
-            if self.workflow_id == self.invocation_id:
-                backend = self.app.state_backend
-                record = backend.get_invocation(self.invocation_id)
-                if record is not None and record.parent_invocation_id:
-                    parent = backend.get_invocation(record.parent_invocation_id)
-                    parent_workflow = parent.workflow_id if parent else None
-            self._identity = WorkflowIdentity(
-                self.workflow_id, self.context.workflow_task_id, parent_workflow
-            )
-        return self._identity
+        context = self._member("identity")
+        parent_workflow = None
+        if context.workflow_id == context.invocation_id:  # a root: was it called by a run?
+            backend = self.app.state_backend
+            record = backend.get_invocation(context.invocation_id)
+            if record is not None and record.parent_invocation_id:
+                parent = backend.get_invocation(record.parent_invocation_id)
+                if parent is not None and is_workflow_task(self.app, parent.workflow_task_id):
+                    parent_workflow = parent.workflow_id
+        return WorkflowIdentity(context.workflow_id, context.workflow_task_id, parent_workflow)
 
     @property
-    def root(self) -> WorkflowContext:
-        """The workflow-level helpers (``execute_task``, ``random``, ``utc_now``, ``uuid``).
-
-        Here they replay per drawing invocation, so ``wf.root.x`` and ``wf.x`` are the same.
-        """
-        return self
+    def workflow_id(self) -> str:
+        return self._member("workflow_id").workflow_id
 
     @property
     def root_invocation_id(self) -> str:
+        """The workflow-defining invocation (its id is the workflow id)."""
         return self.workflow_id
 
     @property
-    def root_task_id(self) -> str:
-        return self.context.workflow_task_id
+    def invocation_id(self) -> str:
+        return running_context(self.task, "invocation_id").invocation_id
+
+    @property
+    def root(self) -> WorkflowRootOps:
+        context = running_context(self.task, "root")
+        raise DeterministicOperationScopeError.outside_root(
+            context.task_id, "*", f"'{self.task.task_id}' is an ordinary task, not a workflow"
+        )
 
     # --- data ---------------------------------------------------------------------------
 
     def set_data(self, key: str, value: Any) -> None:
         """Store ``value`` for every invocation of this workflow run."""
+        context = self._member("set_data")
         raw = self.app.serializer.dumps(value)
-        self.app.state_backend.set_workflow_data(self.workflow_id, key, raw)
+        self.app.state_backend.set_workflow_data(context.workflow_id, key, raw)
 
     def get_data(self, key: str, default: Any = None) -> Any:
-        raw = self.app.state_backend.get_workflow_data(self.workflow_id, key)
+        """The value stored under ``key`` in this run, or ``default``."""
+        context = self._member("get_data")
+        raw = self.app.state_backend.get_workflow_data(context.workflow_id, key)
         return default if raw is None else self.app.serializer.loads(raw)
 
-    # --- deterministic values -------------------------------------------------------------
 
-    def _replayed(self, kind: str, make: Any) -> Any:
-        counters = _counters_for(self.context)
-        key = f"{_DET}{self.invocation_id}:{counters.deterministic}:{kind}"
-        counters.deterministic += 1
-        backend = self.app.state_backend
-        raw = backend.get_workflow_data(self.workflow_id, key)
-        if raw is not None:
-            return self.app.serializer.loads(raw)
-        value = make()
-        backend.set_workflow_data(self.workflow_id, key, self.app.serializer.dumps(value))
-        return value
+class WorkflowRootContext(WorkflowContext):
+    """``task.wf`` of a workflow task: also ``root``, its orchestration operations."""
 
-    def random(self) -> float:
-        """A float in [0, 1); the same sequence when this invocation is retried."""
-        return float(self._replayed("random", _random.random))
+    def __init__(self, task: Task[Any, Any]) -> None:
+        from pynenc.workflow.root import WorkflowRootOps
 
-    def utc_now(self) -> datetime:
-        """The current UTC time; on retry, the times the first attempt saw."""
-        stamp = self._replayed("utc_now", lambda: datetime.now(UTC).timestamp())
-        return datetime.fromtimestamp(float(stamp), UTC)
+        super().__init__(task)
+        self._root = WorkflowRootOps(task)
 
-    def uuid(self) -> str:
-        """A new uuid4 string; on retry, the ones the first attempt drew."""
-        return str(self._replayed("uuid", lambda: str(_uuid.uuid4())))
-
-    # --- sub-invocations ----------------------------------------------------------------
-
-    def execute_task(self, task: Task[Any, T], *args: Any, **kwargs: Any) -> BaseInvocation[T]:
-        """Invoke ``task``; on a retry of this invocation, the sub-invocation made at the same
-        point by an earlier attempt is returned instead when it succeeded."""
-        counters = _counters_for(self.context)
-        key = f"{_SUB}{self.invocation_id}:{counters.sub_invocations}"
-        counters.sub_invocations += 1
-        backend = self.app.state_backend
-        raw = backend.get_workflow_data(self.workflow_id, key)
-        if raw is not None:
-            previous_id = raw.decode()
-            if previous_id:
-                previous = self.app.get_invocation(previous_id)
-                if previous.status is InvocationStatus.SUCCESS:
-                    return previous
-        invocation = task(*args, **kwargs)
-        invocation_id = getattr(invocation, "invocation_id", "")
-        backend.set_workflow_data(self.workflow_id, key, str(invocation_id).encode())
-        return invocation
+    @property
+    def root(self) -> WorkflowRootOps:
+        return self._root
 
 
 def get_workflow_invocations(app: Pynenc, workflow_id: str) -> list[WorkflowNode]:

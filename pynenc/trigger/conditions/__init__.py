@@ -1,8 +1,9 @@
 """Trigger conditions and the contexts they hand to argument providers.
 
 A condition is matched against one context: a cron due time, an emitted event, or a
-finished (or status-changed) invocation. Several conditions combine with AND (all must
-match the same context) or OR (any matches)."""
+finished (or status-changed) invocation. Several conditions combine with OR (any matches)
+or AND (every condition matched, by one occurrence or by several within the trigger's
+window; see ``pynenc.trigger.base_trigger``)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
 class TriggerContext:
     """What a trigger fired on; argument providers read the fields that apply."""
 
-    kind: str  # "cron", "event" or "invocation"
+    kind: str  # "cron", "event", "invocation", or "and" for a combined context
     timestamp: float = 0.0
     event_code: str | None = None
     payload: dict[str, Any] = field(default_factory=dict)
@@ -32,6 +33,8 @@ class TriggerContext:
     arguments: Arguments = field(default_factory=lambda: Arguments({}))
     result: Any = None
     exception: BaseException | None = None
+    contexts: list[TriggerContext] = field(default_factory=list)
+    """For an AND trigger, the context that satisfied each condition, in declaration order."""
 
     @property
     def exception_type(self) -> str | None:
@@ -42,8 +45,38 @@ class TriggerContext:
         return str(self.exception) if self.exception is not None else None
 
 
+def combine(contexts: Sequence[TriggerContext]) -> TriggerContext:
+    """One context for an AND trigger satisfied by several occurrences: the event fields
+    from its event, the invocation fields from its invocation (the later one when several),
+    and every condition's own context in ``contexts``."""
+    combined = TriggerContext("and", contexts=list(contexts))
+    for ctx in contexts:
+        combined.timestamp = max(combined.timestamp, ctx.timestamp)
+        if ctx.kind == "event":
+            combined.event_code, combined.event_id = ctx.event_code, ctx.event_id
+            combined.payload = ctx.payload
+        elif ctx.kind == "invocation":
+            combined.task_id, combined.invocation_id = ctx.task_id, ctx.invocation_id
+            combined.status, combined.arguments = ctx.status, ctx.arguments
+            combined.result, combined.exception = ctx.result, ctx.exception
+    return combined
+
+
 # Pynenc names one context class per condition kind; here they are one shape.
 EventContext = ResultContext = ExceptionContext = StatusContext = CronContext = TriggerContext
+
+TRIGGERABLE_STATUSES = frozenset(
+    {
+        InvocationStatus.RUNNING,
+        InvocationStatus.PAUSED,
+        InvocationStatus.RESUMED,
+        InvocationStatus.RETRY,
+        InvocationStatus.REROUTED,
+        InvocationStatus.SUCCESS,
+        InvocationStatus.FAILED,
+    }
+)
+"""Statuses runners report to triggers (the others change inside the orchestrator)."""
 
 ArgumentsFilter = dict[str, Any] | Callable[[dict[str, Any]], bool] | None
 ResultFilter = Any
@@ -201,9 +234,22 @@ def as_statuses(
 ) -> frozenset[InvocationStatus]:
     if isinstance(statuses, (str, InvocationStatus)):
         statuses = [statuses]
-    return frozenset(
-        s if isinstance(s, InvocationStatus) else InvocationStatus[s.upper()] for s in statuses
-    )
+    found = frozenset(_status(s) for s in statuses)
+    unseen = sorted(s.name for s in found - TRIGGERABLE_STATUSES)
+    if unseen:
+        names = ", ".join(sorted(s.name for s in TRIGGERABLE_STATUSES))
+        raise ValueError(f"Status triggers cannot watch {', '.join(unseen)}; use {names}")
+    return found
+
+
+def _status(value: str | InvocationStatus) -> InvocationStatus:
+    if isinstance(value, InvocationStatus):
+        return value
+    try:
+        return InvocationStatus[str(value).upper()]
+    except KeyError:
+        names = ", ".join(s.name for s in InvocationStatus)
+        raise ValueError(f"Unknown invocation status {value!r}; use one of {names}") from None
 
 
 def as_exception_names(
@@ -213,4 +259,7 @@ def as_exception_names(
         return ()
     if isinstance(types, (str, type)):
         types = [types]
+    for t in types:
+        if not isinstance(t, str) and not (isinstance(t, type) and issubclass(t, BaseException)):
+            raise ValueError(f"exception_types takes exception classes or their names, not {t!r}")
     return tuple(t if isinstance(t, str) else t.__name__ for t in types)
