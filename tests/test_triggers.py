@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -88,6 +89,26 @@ class FakeClock:
 
 
 # --- storage contract ---------------------------------------------------------------------
+
+
+def test_a_database_from_before_claim_timestamps_keeps_working(tmp_path: Path) -> None:
+    # the claims table of earlier releases had no ts column
+    with sqlite3.connect(tmp_path / "t.db") as old:
+        old.execute(
+            "CREATE TABLE trigger_claims (app_id TEXT NOT NULL, claim_key TEXT NOT NULL, "
+            "PRIMARY KEY (app_id, claim_key))"
+        )
+        old.execute("INSERT INTO trigger_claims VALUES (?, 'cron:old')", (tt.app.app_id,))
+    app = tt.app
+    app.reconfigure(dev_mode_force_sync_tasks=False, **config_for("sqlite", tmp_path))
+    try:
+        assert app.trigger.claim("cron:old") is False  # the old claim still holds
+        assert app.trigger.claim("cron:new") is True
+        app.trigger.trim(time.time())  # old claims count as oldest: trimmed first
+        assert app.trigger.claim("cron:old") is True
+    finally:
+        app.purge()
+        app.close()
 
 
 def test_claim_is_first_wins(app: Pynenc) -> None:

@@ -12,21 +12,35 @@ from pynenc.trigger.base_trigger import MAX_CONDITION_RECORDS, BaseTrigger, Stor
 if TYPE_CHECKING:
     from pynenc.app import Pynenc
 
-_SCHEMA = (
+_TABLES = (
     "CREATE TABLE IF NOT EXISTS trigger_events (seq INTEGER PRIMARY KEY AUTOINCREMENT, "
     "app_id TEXT NOT NULL, event_id TEXT NOT NULL, code TEXT NOT NULL, payload BLOB, "
     "ts REAL NOT NULL)",
-    "CREATE INDEX IF NOT EXISTS trigger_events_ts ON trigger_events (app_id, ts)",
     "CREATE TABLE IF NOT EXISTS trigger_claims (app_id TEXT NOT NULL, claim_key TEXT NOT "
     "NULL, ts REAL NOT NULL, PRIMARY KEY (app_id, claim_key))",
-    "CREATE INDEX IF NOT EXISTS trigger_claims_ts ON trigger_claims (app_id, ts)",
     "CREATE TABLE IF NOT EXISTS trigger_conditions (id INTEGER PRIMARY KEY AUTOINCREMENT, "
     "app_id TEXT NOT NULL, trigger_id TEXT NOT NULL, cond INTEGER NOT NULL, "
     "ts REAL NOT NULL, record BLOB NOT NULL)",
-    "CREATE INDEX IF NOT EXISTS trigger_conditions_by_cond ON trigger_conditions "
-    "(app_id, trigger_id, cond, id)",
     "CREATE TABLE IF NOT EXISTS trigger_cron_marks (app_id TEXT PRIMARY KEY, until REAL NOT NULL)",
 )
+_INDEXES = (
+    "CREATE INDEX IF NOT EXISTS trigger_events_ts ON trigger_events (app_id, ts)",
+    "CREATE INDEX IF NOT EXISTS trigger_claims_ts ON trigger_claims (app_id, ts)",
+    "CREATE INDEX IF NOT EXISTS trigger_conditions_by_cond ON trigger_conditions "
+    "(app_id, trigger_id, cond, id)",
+)
+
+
+def _create(conn: sqlite3.Connection) -> None:
+    for stmt in _TABLES:
+        conn.execute(stmt)
+    # a file from before claims were timestamped: its claims count as old (trimmed first)
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(trigger_claims)")}
+    if "ts" not in columns:
+        conn.execute("ALTER TABLE trigger_claims ADD COLUMN ts REAL NOT NULL DEFAULT 0")
+    for stmt in _INDEXES:
+        conn.execute(stmt)
+
 
 _DROP_OLD_RECORDS = "DELETE FROM trigger_conditions WHERE app_id = ? AND trigger_id = ? AND ts < ?"
 
@@ -35,12 +49,7 @@ class SQLiteTrigger(BaseTrigger):
     def __init__(self, app: Pynenc) -> None:
         super().__init__(app)
         self.db = database_for(app)
-
-        def create(conn: sqlite3.Connection) -> None:
-            for stmt in _SCHEMA:
-                conn.execute(stmt)
-
-        self.db.write(create)
+        self.db.write(_create)
 
     @property
     def _app_id(self) -> str:
