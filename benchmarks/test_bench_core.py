@@ -68,6 +68,7 @@ def _end_to_end(benchmark: Any, app: Pynenc, workload: Workload, label: str) -> 
         return
     tasks_per_sec = workload.tasks / median
     benchmark.extra_info["tasks"] = workload.tasks
+    benchmark.extra_info["runner"] = label
     benchmark.extra_info["tasks_per_sec"] = round(tasks_per_sec, 1)
     benchmark.extra_info["goal_tasks_per_sec"] = END_TO_END_GOAL_TASKS_PER_SEC
     benchmark.extra_info["runner_max_threads"] = threads = runner_threads(app)

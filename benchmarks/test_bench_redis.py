@@ -33,6 +33,7 @@ def ppr_on_redis(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Py
 
 def _rate(benchmark: Any, count: int) -> None:
     benchmark.extra_info["tasks"] = count
+    benchmark.extra_info["runner"] = "PPR, 2 workers, Redis"
     stats = getattr(benchmark, "stats", None)
     if stats is not None:
         benchmark.extra_info["tasks_per_sec"] = round(count / stats.stats.median, 1)
