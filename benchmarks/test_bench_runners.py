@@ -1,12 +1,15 @@
 """Runner types side by side on SQLite, one table per kind of work.
 
 Each runner is started by ``pynenc runner start`` in its own process; this process submits
-with ``parallelize`` and waits for every result. ``extra_info["tasks_per_sec"]`` carries the
-throughput into ``--benchmark-json``.
+with ``parallelize`` and waits for every result (``extra_info["tasks_per_sec"]`` carries the
+throughput into ``--benchmark-json``), or calls one task at a time for the round trip
+(``p50_ms`` / ``p99_ms``).
 """
 
 from __future__ import annotations
 
+import statistics
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -66,3 +69,22 @@ def test_sleep_10ms(benchmark: Any, served: Pynenc) -> None:
 @pytest.mark.benchmark(group="runners-cpu-bound")
 def test_cpu_bound(benchmark: Any, served: Pynenc) -> None:
     _measure(benchmark, served, "cpu-bound")
+
+
+@pytest.mark.benchmark(group="runners-round-trip")
+def test_round_trip(benchmark: Any, served: Pynenc) -> None:
+    """One call, then its result, again and again: the latency a caller sees."""
+    samples: list[float] = []
+
+    def one() -> int:
+        started = time.perf_counter()
+        value = bench_tasks.add(1, 2).result
+        samples.append(time.perf_counter() - started)
+        return int(value)
+
+    rounds = 20 if QUICK else 300 // CALLS_DIVISOR.get(served.conf.runner_cls, 1)
+    assert benchmark.pedantic(one, rounds=rounds, warmup_rounds=3) == 3
+    samples.sort()
+    benchmark.extra_info["runner"] = served.conf.runner_cls
+    benchmark.extra_info["p50_ms"] = round(statistics.median(samples) * 1000, 3)
+    benchmark.extra_info["p99_ms"] = round(samples[max(int(len(samples) * 0.99) - 1, 0)] * 1000, 3)
