@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import threading
@@ -171,3 +172,30 @@ def serve_with_runner_process(
         app.purge()
         use_app()
     assert code == 0, f"runner process exited {code} on SIGTERM:\n{log.read_text()}"
+
+
+def record_rate(benchmark: Any, tasks: int, **labels: object) -> None:
+    """Put ``tasks`` and the tasks/s of the median round in ``extra_info`` (with labels
+    such as ``runner`` or ``backend``, which name the bar in docs/benchmarks.svg)."""
+    benchmark.extra_info.update(labels, tasks=tasks)
+    stats = getattr(benchmark, "stats", None)
+    if stats is not None:
+        benchmark.extra_info["tasks_per_sec"] = round(tasks / stats.stats.median, 1)
+
+
+def measure_round_trip(benchmark: Any, rounds: int, **labels: object) -> None:
+    """Call ``add(1, 2)`` and wait for its result, ``rounds`` times; p50/p99 in ms go to
+    ``extra_info``: the latency one caller sees."""
+    samples: list[float] = []
+
+    def one() -> int:
+        started = time.perf_counter()
+        value = int(bench_tasks.add(1, 2).result)
+        samples.append(time.perf_counter() - started)
+        return value
+
+    assert benchmark.pedantic(one, rounds=rounds, warmup_rounds=3) == 3
+    samples.sort()
+    benchmark.extra_info.update(labels)
+    benchmark.extra_info["p50_ms"] = round(statistics.median(samples) * 1000, 3)
+    benchmark.extra_info["p99_ms"] = round(samples[max(int(len(samples) * 0.99) - 1, 0)] * 1000, 3)

@@ -6,8 +6,6 @@ when no server is reachable (and fail under CI=true).
 
 from __future__ import annotations
 
-import statistics
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +13,7 @@ from typing import Any
 import pytest
 
 from benchmarks import bench_tasks
-from benchmarks.conftest import QUICK, serve_with_runner_process
+from benchmarks.conftest import QUICK, measure_round_trip, record_rate, serve_with_runner_process
 from pynenc import Pynenc
 
 BACKENDS = ["sqlite", "redis"]
@@ -26,13 +24,6 @@ def served(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Pynenc]:
     yield from serve_with_runner_process(tmp_path, "ThreadRunner", request.param)
 
 
-def _rate(benchmark: Any, count: int) -> None:
-    stats = getattr(benchmark, "stats", None)
-    if stats is not None:
-        benchmark.extra_info["tasks"] = count
-        benchmark.extra_info["tasks_per_sec"] = round(count / stats.stats.median, 1)
-
-
 @pytest.mark.benchmark(group="backends-end-to-end")
 def test_parallelize_end_to_end(benchmark: Any, served: Pynenc) -> None:
     count = 200 if QUICK else 5000
@@ -41,8 +32,7 @@ def test_parallelize_end_to_end(benchmark: Any, served: Pynenc) -> None:
     assert benchmark.pedantic(run, setup=served.purge, rounds=1 if QUICK else 3) == [
         i + 1 for i in range(count)
     ]
-    benchmark.extra_info["backend"] = served.conf.broker_cls
-    _rate(benchmark, count)
+    record_rate(benchmark, count, backend=served.conf.broker_cls)
 
 
 @pytest.mark.benchmark(group="backends-separate-calls")
@@ -55,22 +45,9 @@ def test_separate_calls_then_wait(benchmark: Any, served: Pynenc) -> None:
 
     expected = sum(i + 1 for i in range(count))
     assert benchmark.pedantic(run, setup=served.purge, rounds=1 if QUICK else 3) == expected
-    benchmark.extra_info["backend"] = served.conf.broker_cls
-    _rate(benchmark, count)
+    record_rate(benchmark, count, backend=served.conf.broker_cls)
 
 
 @pytest.mark.benchmark(group="backends-round-trip")
 def test_single_round_trip(benchmark: Any, served: Pynenc) -> None:
-    samples: list[float] = []
-
-    def one() -> int:
-        started = time.perf_counter()
-        value = bench_tasks.add(1, 2).result
-        samples.append(time.perf_counter() - started)
-        return value
-
-    assert benchmark.pedantic(one, rounds=20 if QUICK else 300, warmup_rounds=5) == 3
-    samples.sort()
-    benchmark.extra_info["backend"] = served.conf.broker_cls
-    benchmark.extra_info["p50_ms"] = round(statistics.median(samples) * 1000, 3)
-    benchmark.extra_info["p99_ms"] = round(samples[int(len(samples) * 0.99) - 1] * 1000, 3)
+    measure_round_trip(benchmark, 20 if QUICK else 300, backend=served.conf.broker_cls)

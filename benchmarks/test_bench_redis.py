@@ -8,8 +8,6 @@ Redis server (fails under CI=true).
 
 from __future__ import annotations
 
-import statistics
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +15,7 @@ from typing import Any
 import pytest
 
 from benchmarks import bench_tasks
-from benchmarks.conftest import QUICK, serve_with_runner_process
+from benchmarks.conftest import QUICK, measure_round_trip, record_rate, serve_with_runner_process
 from pynenc import Pynenc
 
 PARALLELIZE_TASKS = 500 if QUICK else 50_000
@@ -31,12 +29,7 @@ def ppr_on_redis(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Py
     yield from serve_with_runner_process(tmp_path, "PersistentProcessRunner", "redis")
 
 
-def _rate(benchmark: Any, count: int) -> None:
-    benchmark.extra_info["tasks"] = count
-    benchmark.extra_info["runner"] = "PPR, 2 workers, Redis"
-    stats = getattr(benchmark, "stats", None)
-    if stats is not None:
-        benchmark.extra_info["tasks_per_sec"] = round(count / stats.stats.median, 1)
+RUNNER = "PPR, 2 workers, Redis"
 
 
 @pytest.mark.benchmark(group="redis-ppr-parallelize")
@@ -46,7 +39,7 @@ def test_parallelize_end_to_end(benchmark: Any, ppr_on_redis: Pynenc) -> None:
     rounds = 1 if QUICK else 3
     results = benchmark.pedantic(run, setup=ppr_on_redis.purge, rounds=rounds)
     assert results == [i + 1 for i in range(PARALLELIZE_TASKS)]
-    _rate(benchmark, PARALLELIZE_TASKS)
+    record_rate(benchmark, PARALLELIZE_TASKS, runner=RUNNER)
 
 
 @pytest.mark.benchmark(group="redis-separate-calls")
@@ -58,20 +51,9 @@ def test_separate_calls_then_wait(benchmark: Any, ppr_on_redis: Pynenc) -> None:
     expected = sum(i + 1 for i in range(SEPARATE_CALLS))
     rounds = 1 if QUICK else 3
     assert benchmark.pedantic(run, setup=ppr_on_redis.purge, rounds=rounds) == expected
-    _rate(benchmark, SEPARATE_CALLS)
+    record_rate(benchmark, SEPARATE_CALLS, runner=RUNNER)
 
 
 @pytest.mark.benchmark(group="redis-round-trip")
 def test_single_round_trip(benchmark: Any, ppr_on_redis: Pynenc) -> None:
-    samples: list[float] = []
-
-    def one() -> int:
-        started = time.perf_counter()
-        value = bench_tasks.add(1, 2).result
-        samples.append(time.perf_counter() - started)
-        return value
-
-    assert benchmark.pedantic(one, rounds=ROUND_TRIPS, warmup_rounds=5) == 3
-    samples.sort()
-    benchmark.extra_info["p50_ms"] = round(statistics.median(samples) * 1000, 3)
-    benchmark.extra_info["p99_ms"] = round(samples[max(int(len(samples) * 0.99) - 1, 0)] * 1000, 3)
+    measure_round_trip(benchmark, ROUND_TRIPS, runner=RUNNER)

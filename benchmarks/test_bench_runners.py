@@ -8,8 +8,6 @@ throughput into ``--benchmark-json``), or calls one task at a time for the round
 
 from __future__ import annotations
 
-import statistics
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +15,12 @@ from typing import Any
 import pytest
 
 from benchmarks import bench_tasks
-from benchmarks.conftest import QUICK, serve_with_runner_process
+from benchmarks.conftest import (
+    QUICK,
+    measure_round_trip,
+    record_rate,
+    serve_with_runner_process,
+)
 from pynenc import Pynenc
 
 RUNNERS = ["ThreadRunner", "MultiThreadRunner", "ProcessRunner", "PersistentProcessRunner"]
@@ -49,11 +52,7 @@ def _measure(benchmark: Any, app: Pynenc, workload: str) -> None:
 
     rounds = 1 if QUICK else 3
     assert benchmark.pedantic(run, setup=app.purge, rounds=rounds, iterations=1) == calls
-    stats = getattr(benchmark, "stats", None)
-    if stats is not None:
-        benchmark.extra_info["tasks"] = calls
-        benchmark.extra_info["runner"] = app.conf.runner_cls
-        benchmark.extra_info["tasks_per_sec"] = round(calls / stats.stats.median, 1)
+    record_rate(benchmark, calls, runner=app.conf.runner_cls)
 
 
 @pytest.mark.benchmark(group="runners-trivial")
@@ -73,18 +72,6 @@ def test_cpu_bound(benchmark: Any, served: Pynenc) -> None:
 
 @pytest.mark.benchmark(group="runners-round-trip")
 def test_round_trip(benchmark: Any, served: Pynenc) -> None:
-    """One call, then its result, again and again: the latency a caller sees."""
-    samples: list[float] = []
-
-    def one() -> int:
-        started = time.perf_counter()
-        value = bench_tasks.add(1, 2).result
-        samples.append(time.perf_counter() - started)
-        return int(value)
-
-    rounds = 20 if QUICK else 300 // CALLS_DIVISOR.get(served.conf.runner_cls, 1)
-    assert benchmark.pedantic(one, rounds=rounds, warmup_rounds=3) == 3
-    samples.sort()
-    benchmark.extra_info["runner"] = served.conf.runner_cls
-    benchmark.extra_info["p50_ms"] = round(statistics.median(samples) * 1000, 3)
-    benchmark.extra_info["p99_ms"] = round(samples[max(int(len(samples) * 0.99) - 1, 0)] * 1000, 3)
+    runner = served.conf.runner_cls
+    rounds = 20 if QUICK else 300 // CALLS_DIVISOR.get(runner, 1)
+    measure_round_trip(benchmark, rounds, runner=runner)

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from benchmarks import bench_tasks
-from benchmarks.conftest import QUICK, serve_with_runner_process
+from benchmarks.conftest import QUICK, record_rate, serve_with_runner_process
 from pynenc import Pynenc
 
 WORKERS = [1, 2, 4]
@@ -29,10 +29,7 @@ def served(
 
 
 def _record(benchmark: Any, tasks: int, workers: int) -> None:
-    stats = getattr(benchmark, "stats", None)
-    benchmark.extra_info.update(tasks=tasks, workers=workers, runner=f"PPR {workers} workers")
-    if stats is not None:
-        benchmark.extra_info["tasks_per_sec"] = round(tasks / stats.stats.median, 1)
+    record_rate(benchmark, tasks, workers=workers, runner=f"PPR {workers} workers")
 
 
 @pytest.mark.parametrize("tasks", SIZES)

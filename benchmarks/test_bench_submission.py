@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from benchmarks import bench_tasks
-from benchmarks.conftest import QUICK, backend_config, use_app
+from benchmarks.conftest import QUICK, backend_config, record_rate, use_app
 from pynenc import Pynenc, PynencBuilder
 
 BACKENDS = ["memory", "sqlite", "redis"]
@@ -31,14 +31,6 @@ def client(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Pynenc]:
     use_app()
 
 
-def _rate(benchmark: Any, app: Pynenc, count: int) -> None:
-    benchmark.extra_info["tasks"] = count
-    benchmark.extra_info["backend"] = app.conf.broker_cls
-    stats = getattr(benchmark, "stats", None)
-    if stats is not None:
-        benchmark.extra_info["tasks_per_sec"] = round(count / stats.stats.median, 1)
-
-
 @pytest.mark.benchmark(group="submission-parallelize")
 def test_parallelize(benchmark: Any, client: Pynenc) -> None:
     items = [(i, 1) for i in range(PARALLELIZE_TASKS)]
@@ -46,7 +38,7 @@ def test_parallelize(benchmark: Any, client: Pynenc) -> None:
     rounds = 1 if QUICK else 3
     assert benchmark.pedantic(run, setup=client.purge, rounds=rounds) == PARALLELIZE_TASKS
     assert client.broker.count_invocations() == PARALLELIZE_TASKS
-    _rate(benchmark, client, PARALLELIZE_TASKS)
+    record_rate(benchmark, PARALLELIZE_TASKS, backend=client.conf.broker_cls)
 
 
 @pytest.mark.benchmark(group="submission-separate-calls")
@@ -57,4 +49,4 @@ def test_separate_calls(benchmark: Any, client: Pynenc) -> None:
     rounds = 1 if QUICK else 3
     assert benchmark.pedantic(run, setup=client.purge, rounds=rounds) == SEPARATE_CALLS
     assert client.broker.count_invocations() == SEPARATE_CALLS
-    _rate(benchmark, client, SEPARATE_CALLS)
+    record_rate(benchmark, SEPARATE_CALLS, backend=client.conf.broker_cls)
