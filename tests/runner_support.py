@@ -30,6 +30,19 @@ REDIS = {
     "orchestrator_cls": "RedisOrchestrator",
     "client_data_store_cls": "RedisClientDataStore",
 }
+# the runners that serve from processes of their own, with two of them (or two threads in
+# two processes) each, for tests that run under every one of them
+PROCESS_RUNNERS = {
+    "ProcessRunner": {"max_processes": 2},
+    "PersistentProcessRunner": {"num_processes": 2},
+    "MultiThreadRunner": {
+        "min_processes": 2,
+        "max_processes": 2,
+        "min_threads": 2,
+        "max_threads": 2,
+    },
+}
+
 # a db of the shared local server; each test also gets its own key prefix
 REDIS_URL = os.environ.get("PYNENC_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
 

@@ -23,6 +23,7 @@ from tests.apps import trigger_cron_tasks as ct
 from tests.apps import trigger_tasks as tt
 from tests.conftest import running
 from tests.runner_support import (
+    PROCESS_RUNNERS,
     SQLITE,
     redis_config,
     runner_env,
@@ -467,17 +468,6 @@ def test_claims_and_condition_records_expire_after_retention(app: Pynenc) -> Non
 
 
 # --- under runner processes ---------------------------------------------------------------
-
-PROCESS_RUNNERS = {
-    "ProcessRunner": {"max_processes": 2},
-    "PersistentProcessRunner": {"num_processes": 2},
-    "MultiThreadRunner": {
-        "min_processes": 2,
-        "max_processes": 2,
-        "min_threads": 2,
-        "max_threads": 2,
-    },
-}
 
 
 def process_config(backend: str, runner_cls: str, tmp_path: Path) -> dict[str, object]:

@@ -19,6 +19,7 @@ from pynenc.workflow import (
 from tests.apps import workflow_tasks as wt
 from tests.conftest import BACKENDS, backend_config, running
 from tests.runner_support import (
+    PROCESS_RUNNERS,
     SQLITE,
     redis_config,
     runner_env,
@@ -162,17 +163,6 @@ def test_wf_outside_an_invocation_raises(app: Pynenc) -> None:
 
 
 # --- under runner processes ---------------------------------------------------------------
-
-PROCESS_RUNNERS = {
-    "ProcessRunner": {"max_processes": 2},
-    "PersistentProcessRunner": {"num_processes": 2},
-    "MultiThreadRunner": {
-        "min_processes": 2,
-        "max_processes": 2,
-        "min_threads": 2,
-        "max_threads": 2,
-    },
-}
 
 
 @pytest.mark.parametrize("runner_cls", list(PROCESS_RUNNERS))
