@@ -264,56 +264,65 @@ cdef tuple CALL_FIELDS = (
 )
 
 
-cdef object _write_calls(list claimed, double now, double within):
-    """The CALLS frame of (record, num_retries, claimed_at), or None to leave it to msgpack."""
-    cdef Writer w
-    cdef tuple item
-    cdef _Slots fields = None
+cdef int _write_call(Writer* w, _Slots fields, object record, object num_retries,
+                     double start_within) except -1:
+    """One call of the frame: 1 written, 0 for a value this writer leaves to msgpack."""
     cdef Py_ssize_t i
-    w.data, w.size, w.capacity = NULL, 0, 0
-    try:
-        _put_array(&w, 2)
-        _put_byte(&w, CALLS)
-        _put_array(&w, len(claimed))
-        for item in claimed:
-            record = item[0]
-            if fields is None or type(record) is not fields.cls:
-                fields = _slots(type(record))
-                if fields.names[:7] != CALL_FIELDS:
-                    return None
-            _put_array(&w, 9)
-            for i in range(7):
-                if not _put_value(&w, _field(fields, record, i)):
-                    return None
-            if not _put_value(&w, item[1]):
-                return None
-            _put_double(&w, within - (now - <double>item[2]))
-        return PyBytes_FromStringAndSize(w.data, w.size)
-    except UnicodeError:
-        return None  # msgpack raises it, as the pure twin does
-    finally:
-        PyMem_Free(w.data)
+    cdef PyObject* value
+    cdef bint at_slots = fields.direct and type(record) is fields.cls
+    _put_array(w, 9)
+    for i in range(7):
+        if at_slots:
+            value = (<PyObject**>((<char*><PyObject*>record) + fields.offsets[i]))[0]
+            if value is NULL or not _put_value(w, <object>value):
+                return 0  # an unset slot raises its AttributeError on msgpack's path
+        elif not _put_value(w, getattr(record, fields.names[i])):
+            return 0
+    if not _put_value(w, num_retries):
+        return 0
+    _put_double(w, start_within)
+    return 1
+
+
+cdef object _frame(Writer* w):
+    return PyBytes_FromStringAndSize(w.data, w.size)
 
 
 def encode_calls(backlog, Py_ssize_t count, dict in_flight, double now, double within):
+    """One pass over the claimed records: each popped, marked in flight and written; a
+    record this writer cannot write sends the whole frame down msgpack's path."""
     cdef list claimed = []
     cdef object popleft = backlog.popleft
     cdef tuple item
     cdef Py_ssize_t i
     cdef _Slots fields = None
-    cdef bint id_first = False
-    for i in range(count):
-        item = popleft()
-        claimed.append(item)
-        record = item[0]
-        if fields is None or type(record) is not fields.cls:
-            fields = _slots(type(record))
-            id_first = fields.count > 0 and fields.names[0] == "invocation_id"
-        invocation_id = _field(fields, record, 0) if id_first else record.invocation_id
-        PyDict_SetItem(in_flight, invocation_id, None)
-    frame = _write_calls(claimed, now, within)
-    if frame is not None:
-        return frame
+    cdef bint id_first = False, writing = True
+    cdef Writer w
+    w.data, w.size, w.capacity = NULL, 0, 0
+    try:
+        _put_array(&w, 2)
+        _put_byte(&w, CALLS)
+        _put_array(&w, count)
+        for i in range(count):
+            item = popleft()
+            claimed.append(item)
+            record = item[0]
+            if fields is None or type(record) is not fields.cls:
+                fields = _slots(type(record))
+                id_first = fields.count > 0 and fields.names[0] == "invocation_id"
+                writing = writing and fields.names[:7] == CALL_FIELDS
+            invocation_id = _field(fields, record, 0) if id_first else record.invocation_id
+            PyDict_SetItem(in_flight, invocation_id, None)
+            if writing:
+                try:
+                    writing = _write_call(&w, fields, record, item[1],
+                                          within - (now - <double>item[2]))
+                except UnicodeError:
+                    writing = False  # msgpack raises it, as the pure twin does
+        if writing:
+            return _frame(&w)
+    finally:
+        PyMem_Free(w.data)
     calls = []
     for item in claimed:
         record = item[0]
