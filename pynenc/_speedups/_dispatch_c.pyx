@@ -10,7 +10,8 @@ and outcomes are built through their slots, without a Python ``__init__`` frame 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.dict cimport PyDict_SetItem
 from cpython.list cimport PyList_GET_SIZE
-from cpython.mem cimport PyMem_Free, PyMem_Realloc
+from cpython.mem cimport PyMem_Calloc, PyMem_Free, PyMem_Realloc
+from cpython.set cimport PySet_Add, PySet_Discard
 from cpython.object cimport PyObject, PyTypeObject
 from cpython.ref cimport Py_INCREF, Py_XDECREF
 from cpython.long cimport PyLong_AsLongLongAndOverflow
@@ -549,6 +550,28 @@ def decode_calls(frame, make_record):
     return CALLS, out
 
 
+cdef struct Event:
+    int64_t kind
+    # owned: the id, then for DONE the status value, result, exception and retry_delay
+    PyObject* fields[5]
+
+
+cdef void _release(Event* events, Py_ssize_t count):
+    cdef Py_ssize_t i
+    cdef int j
+    if events is NULL:
+        return
+    for i in range(count):
+        for j in range(5):
+            Py_XDECREF(events[i].fields[j])
+    PyMem_Free(events)
+
+
+cdef inline void _keep(PyObject** slot, object value):
+    Py_INCREF(value)
+    slot[0] = <PyObject*>value
+
+
 cdef class EventReader:
     cdef object _running, _resumed, _paused, _rerouted
     cdef object _make
@@ -616,32 +639,81 @@ cdef class EventReader:
             outcomes.append(self._outcome(invocation_id, self._paused, None, 0))
         return 0
 
-    cdef object _parse(self, bytes frame, list flat):
-        """Reads the whole frame into ``flat`` (kind, id, then status value, result,
-        exception, retry_delay for DONE) before anything is applied; returns the grant.
-        Raises _Malformed for what msgpack's path must decide."""
+    cdef int _apply_event(self, Event* event, dict in_flight, set started, set running,
+                          dict lost_runs, list outcomes) except -1:
+        """``_apply`` for a parsed event: the same bookkeeping, in the same order."""
+        cdef PyObject* args[5]
+        cdef int64_t kind = event.kind
+        invocation_id = <object>event.fields[0]
+        if kind == DONE:
+            in_flight.pop(invocation_id, None)
+            PySet_Discard(started, invocation_id)
+            PySet_Discard(running, invocation_id)
+            if lost_runs:
+                lost_runs.pop(invocation_id, None)
+            status = self._statuses[<object>event.fields[1]]
+            if self._maker is None:
+                outcome = self._make(invocation_id, status, <object>event.fields[2],
+                                     <object>event.fields[3], <object>event.fields[4])
+            else:
+                args[0], args[1] = <PyObject*>invocation_id, <PyObject*>status
+                args[2], args[3], args[4] = event.fields[2], event.fields[3], event.fields[4]
+                outcome = self._maker.make(args, 5)
+            outcomes.append(outcome)
+            return 0
+        if kind == STARTED:
+            PySet_Add(started, invocation_id)
+            PySet_Add(running, invocation_id)
+            status = self._running
+        elif kind == RESUMED:
+            PySet_Add(running, invocation_id)
+            status = self._resumed
+        elif kind == RETURNED:
+            in_flight.pop(invocation_id, None)
+            status = self._rerouted
+        elif kind == HELLO:
+            return 0
+        else:  # PAUSED
+            PySet_Discard(running, invocation_id)
+            status = self._paused
+        if self._maker is None:
+            outcomes.append(self._make(invocation_id, status))
+        else:
+            args[0], args[1] = <PyObject*>invocation_id, <PyObject*>status
+            outcomes.append(self._maker.make(args, 2))
+        return 0
+
+    cdef object _parse(self, bytes frame, Event** parsed, Py_ssize_t* count):
+        """Reads the whole frame into ``parsed[0][:count[0]]`` before anything is applied;
+        returns the grant. Raises _Malformed for what msgpack's path must decide."""
         cdef Reader r
         cdef Py_ssize_t n, size, index, extra
-        cdef int64_t kind
+        cdef Event* event
         _start(&r, frame)
         n = _take_array(&r)
         if n < 1:
             raise _Malformed()
         grant = _take_int(&r)
-        for index in range(1, n):
+        if n > (r.end - r.at) // 3 + 1:  # each event takes at least 3 bytes
+            raise _Malformed()
+        parsed[0] = <Event*>PyMem_Calloc(n, sizeof(Event))
+        if parsed[0] is NULL:
+            raise MemoryError()
+        count[0] = n - 1
+        for index in range(n - 1):
+            event = parsed[0] + index
             size = _take_array(&r)
             if size < 2:
                 raise _Malformed()
-            kind = _take_int(&r)
-            if (kind == DONE) != (size == 6):
+            event.kind = _take_int(&r)
+            if (event.kind == DONE) != (size == 6):
                 raise _Malformed()
-            flat.append(kind)
-            flat.append(_take_cached(&r, &self._invocation_id))
-            if kind == DONE:
-                flat.append(_take_cached(&r, &self._status_value))
-                flat.append(_take_object(&r))
-                flat.append(_take_object(&r))
-                flat.append(_take_object(&r))
+            _keep(&event.fields[0], _take_cached(&r, &self._invocation_id))
+            if event.kind == DONE:
+                _keep(&event.fields[1], _take_cached(&r, &self._status_value))
+                _keep(&event.fields[2], _take_object(&r))
+                _keep(&event.fields[3], _take_object(&r))
+                _keep(&event.fields[4], _take_object(&r))
             else:
                 for extra in range(size - 2):
                     _take_object(&r)
@@ -652,29 +724,22 @@ cdef class EventReader:
     def read(self, frame, dict in_flight, set started, set running, dict lost_runs,
              list outcomes):
         cdef bint hello = False
-        cdef list flat = []
-        cdef Py_ssize_t at = 0, size
-        cdef long kind
+        cdef Event* parsed = NULL
+        cdef Py_ssize_t count = 0, index
         if type(frame) is bytes:
             try:
-                grant = self._parse(frame, flat)
+                grant = self._parse(frame, &parsed, &count)
+                for index in range(count):
+                    if parsed[index].kind == HELLO:
+                        hello = True
+                    else:
+                        self._apply_event(parsed + index, in_flight, started, running,
+                                          lost_runs, outcomes)
+                return grant, hello
             except _Malformed:
                 pass
-            else:
-                size = PyList_GET_SIZE(flat)
-                while at < size:
-                    kind = flat[at]
-                    if kind == HELLO:
-                        hello = True
-                    elif kind == DONE:
-                        self._apply(kind, flat[at + 1], flat, at, in_flight, started,
-                                    running, lost_runs, outcomes)
-                        at += 4
-                    else:
-                        self._apply(kind, flat[at + 1], None, 0, in_flight, started, running,
-                                    lost_runs, outcomes)
-                    at += 2
-                return grant, hello
+            finally:
+                _release(parsed, count)
         cdef list message = _unpackb(frame, raw=False)
         cdef list raw
         for index in range(1, PyList_GET_SIZE(message)):
