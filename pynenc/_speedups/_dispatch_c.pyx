@@ -15,7 +15,7 @@ from cpython.set cimport PySet_Add, PySet_Discard
 from cpython.object cimport PyObject, PyTypeObject
 from cpython.ref cimport Py_INCREF, Py_XDECREF
 from cpython.long cimport PyLong_AsLongLongAndOverflow
-from cpython.unicode cimport PyUnicode_DecodeUTF8
+from cpython.unicode cimport PyUnicode_DecodeASCII, PyUnicode_DecodeUTF8
 from libc.stdint cimport int64_t, uint8_t, uint64_t
 from libc.string cimport memcmp, memcpy
 
@@ -403,6 +403,21 @@ cdef int64_t _take_int(Reader* r) except? -1:
     raise _Malformed()  # 64-bit ints: left to msgpack
 
 
+cdef object _decode_utf8(const char* data, Py_ssize_t size):
+    """The str, or _Malformed for invalid UTF-8 (msgpack's path then raises its error).
+    ASCII (ids, task names) cannot fail: no try block and its exception-state saving."""
+    cdef Py_ssize_t i
+    for i in range(size):
+        if <uint8_t>data[i] >= 0x80:
+            break
+    else:
+        return PyUnicode_DecodeASCII(data, size, NULL)
+    try:
+        return PyUnicode_DecodeUTF8(data, size, NULL)
+    except UnicodeDecodeError:
+        raise _Malformed()
+
+
 cdef object _take_object(Reader* r):
     """None, str, bytes, float or int; anything else is left to msgpack."""
     cdef uint8_t marker = r.at[0] if r.at < r.end else 0xC1
@@ -421,10 +436,7 @@ cdef object _take_object(Reader* r):
         if r.end - r.at < size:
             raise _Malformed()
         r.at += size
-        try:
-            return PyUnicode_DecodeUTF8(<const char*>r.at - size, size, NULL)
-        except UnicodeDecodeError:
-            raise _Malformed()
+        return _decode_utf8(<const char*>r.at - size, size)
     if 0xC4 <= marker <= 0xC6:
         r.at += 1
         size = <Py_ssize_t>_take_be(r, 1 << (marker - 0xC4))
