@@ -138,11 +138,15 @@ cdef struct Writer:
     Py_ssize_t capacity
 
 
-cdef int _reserve(Writer* w, Py_ssize_t extra) except -1:
+cdef inline int _reserve(Writer* w, Py_ssize_t extra) except -1:
+    if w.size + extra <= w.capacity:
+        return 0
+    return _grow(w, extra)
+
+
+cdef int _grow(Writer* w, Py_ssize_t extra) except -1:
     cdef Py_ssize_t capacity = w.capacity
     cdef char* grown
-    if w.size + extra <= capacity:
-        return 0
     while w.size + extra > capacity:
         capacity = capacity * 2 if capacity else 4096
     grown = <char*>PyMem_Realloc(w.data, capacity)
@@ -163,7 +167,7 @@ cdef inline int _put_be(Writer* w, uint8_t marker, uint64_t value, int width) ex
     return 0
 
 
-cdef int _put_byte(Writer* w, uint8_t byte) except -1:
+cdef inline int _put_byte(Writer* w, uint8_t byte) except -1:
     _reserve(w, 1)
     w.data[w.size] = <char>byte
     w.size += 1
@@ -178,7 +182,7 @@ cdef int _put_array(Writer* w, Py_ssize_t count) except -1:
     return _put_be(w, 0xDD, count, 4)
 
 
-cdef int _put_raw(Writer* w, const char* data, Py_ssize_t size) except -1:
+cdef inline int _put_raw(Writer* w, const char* data, Py_ssize_t size) except -1:
     _reserve(w, size)
     memcpy(w.data + w.size, data, size)
     w.size += size
