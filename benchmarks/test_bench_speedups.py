@@ -125,6 +125,19 @@ def test_status_transition(benchmark: Any, twin: ModuleType) -> None:
     _record(benchmark, twin)
 
 
+@pytest.mark.benchmark(group="speedups-status-transition-batch")
+@pytest.mark.parametrize("twin", STATUS_TWINS, ids=_name)
+def test_status_transition_batch(benchmark: Any, twin: ModuleType) -> None:
+    """What an orchestrator checks when one runner finishes 64 invocations."""
+    check_many = _transition_table(twin).check_many
+    rows = [
+        (f"inv-{i}", InvocationStatus.RUNNING, InvocationStatus.SUCCESS, "runner-a")
+        for i in range(64)
+    ]
+    assert benchmark(check_many, rows, "runner-a") == [None] * 64
+    _record(benchmark, twin)
+
+
 # one PPR prefetch batch: 64 trivial calls, and the 128 events (STARTED, DONE) they produce
 CLAIMED = [
     (

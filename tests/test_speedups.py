@@ -409,6 +409,81 @@ def test_twins_agree_on_every_transition() -> None:
                     assert len({_outcome(t.check, args) for t in TABLES}) == 1, args
 
 
+def test_check_many_returns_each_rows_owner_or_error(
+    transitions: _status_py.TransitionTable,
+) -> None:
+    """A bad row is reported in its place and never stops the rows after it."""
+    verdicts = transitions.check_many(
+        [
+            ("inv-1", S.PENDING, S.RUNNING, "r-a"),
+            ("inv-2", S.SUCCESS, S.RUNNING, None),
+            ("inv-3", S.RUNNING, S.SUCCESS, "r-b"),
+            ("inv-4", S.RUNNING, S.SUCCESS, "r-a"),
+        ],
+        "r-a",
+    )
+    assert verdicts[0] == "r-a" and verdicts[3] is None
+    assert isinstance(verdicts[1], InvalidStatusTransitionError)
+    assert isinstance(verdicts[2], StatusOwnershipError)
+    assert "inv-2" in str(verdicts[1]) and "inv-3" in str(verdicts[2])
+
+
+def test_check_many_chains_moves_of_one_invocation(
+    transitions: _status_py.TransitionTable,
+) -> None:
+    """Claim, start and finish in one batch: each move starts where the last allowed one
+    left the invocation; a refused move leaves it where it was."""
+    verdicts = transitions.check_many(
+        [
+            ("inv-1", S.REGISTERED, S.PENDING, None),
+            ("inv-1", S.REGISTERED, S.PENDING, None),  # refused: inv-1 is PENDING now
+            ("inv-1", S.REGISTERED, S.RUNNING, None),  # allowed: from PENDING
+            ("inv-1", S.REGISTERED, S.SUCCESS, None),
+        ],
+        "r-a",
+    )
+    assert verdicts[0] == "r-a" and verdicts[2] == "r-a" and verdicts[3] is None
+    assert isinstance(verdicts[1], InvalidStatusTransitionError)
+
+
+def _one_by_one(
+    table: _status_py.TransitionTable,
+    rows: list[tuple[str, InvocationStatus | None, InvocationStatus, str | None]],
+    runner: str | None,
+) -> list[object]:
+    """What applying the rows one by one with ``check`` gives (the batch's contract)."""
+    state: dict[str, tuple[InvocationStatus | None, str | None]] = {}
+    verdicts: list[object] = []
+    for invocation_id, current, new, owner in rows:
+        current, owner = state.get(invocation_id, (current, owner))
+        verdict = _outcome(table.check, (current, new, owner, runner, invocation_id))
+        if verdict[0] == "owner":
+            state[invocation_id] = (new, verdict[1])  # type: ignore[assignment]
+        verdicts.append(verdict)
+    return verdicts
+
+
+@given(
+    rows=st.lists(
+        st.tuples(
+            st.sampled_from(["inv-1", "inv-2", "inv-3"]), st.none() | statuses, statuses, runners
+        ),
+        max_size=40,
+    ),
+    runner=runners,
+)
+def test_twins_agree_on_batches(
+    rows: list[tuple[str, InvocationStatus | None, InvocationStatus, str | None]],
+    runner: str | None,
+) -> None:
+    expected = _one_by_one(TABLES[0], rows, runner)
+    for table in TABLES:
+        verdicts = table.check_many(rows, runner)
+        assert [
+            (type(v), str(v)) if isinstance(v, Exception) else ("owner", v) for v in verdicts
+        ] == expected
+
+
 def _active_twins(env_value: str | None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "PYNENC_NO_EXTENSIONS"}
     if env_value is not None:

@@ -10,11 +10,12 @@ and outcomes are built through their slots, without a Python ``__init__`` frame 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.dict cimport PyDict_SetItem
 from cpython.list cimport PyList_GET_SIZE
-from cpython.mem cimport PyMem_Free, PyMem_Realloc
+from cpython.mem cimport PyMem_Calloc, PyMem_Free, PyMem_Realloc
+from cpython.set cimport PySet_Add, PySet_Discard
 from cpython.object cimport PyObject, PyTypeObject
 from cpython.ref cimport Py_INCREF, Py_XDECREF
 from cpython.long cimport PyLong_AsLongLongAndOverflow
-from cpython.unicode cimport PyUnicode_DecodeUTF8
+from cpython.unicode cimport PyUnicode_DecodeASCII, PyUnicode_DecodeUTF8
 from libc.stdint cimport int64_t, uint8_t, uint64_t
 from libc.string cimport memcmp, memcpy
 
@@ -137,11 +138,15 @@ cdef struct Writer:
     Py_ssize_t capacity
 
 
-cdef int _reserve(Writer* w, Py_ssize_t extra) except -1:
+cdef inline int _reserve(Writer* w, Py_ssize_t extra) except -1:
+    if w.size + extra <= w.capacity:
+        return 0
+    return _grow(w, extra)
+
+
+cdef int _grow(Writer* w, Py_ssize_t extra) except -1:
     cdef Py_ssize_t capacity = w.capacity
     cdef char* grown
-    if w.size + extra <= capacity:
-        return 0
     while w.size + extra > capacity:
         capacity = capacity * 2 if capacity else 4096
     grown = <char*>PyMem_Realloc(w.data, capacity)
@@ -162,7 +167,7 @@ cdef inline int _put_be(Writer* w, uint8_t marker, uint64_t value, int width) ex
     return 0
 
 
-cdef int _put_byte(Writer* w, uint8_t byte) except -1:
+cdef inline int _put_byte(Writer* w, uint8_t byte) except -1:
     _reserve(w, 1)
     w.data[w.size] = <char>byte
     w.size += 1
@@ -177,7 +182,7 @@ cdef int _put_array(Writer* w, Py_ssize_t count) except -1:
     return _put_be(w, 0xDD, count, 4)
 
 
-cdef int _put_raw(Writer* w, const char* data, Py_ssize_t size) except -1:
+cdef inline int _put_raw(Writer* w, const char* data, Py_ssize_t size) except -1:
     _reserve(w, size)
     memcpy(w.data + w.size, data, size)
     w.size += size
@@ -264,56 +269,65 @@ cdef tuple CALL_FIELDS = (
 )
 
 
-cdef object _write_calls(list claimed, double now, double within):
-    """The CALLS frame of (record, num_retries, claimed_at), or None to leave it to msgpack."""
-    cdef Writer w
-    cdef tuple item
-    cdef _Slots fields = None
+cdef int _write_call(Writer* w, _Slots fields, object record, object num_retries,
+                     double start_within) except -1:
+    """One call of the frame: 1 written, 0 for a value this writer leaves to msgpack."""
     cdef Py_ssize_t i
-    w.data, w.size, w.capacity = NULL, 0, 0
-    try:
-        _put_array(&w, 2)
-        _put_byte(&w, CALLS)
-        _put_array(&w, len(claimed))
-        for item in claimed:
-            record = item[0]
-            if fields is None or type(record) is not fields.cls:
-                fields = _slots(type(record))
-                if fields.names[:7] != CALL_FIELDS:
-                    return None
-            _put_array(&w, 9)
-            for i in range(7):
-                if not _put_value(&w, _field(fields, record, i)):
-                    return None
-            if not _put_value(&w, item[1]):
-                return None
-            _put_double(&w, within - (now - <double>item[2]))
-        return PyBytes_FromStringAndSize(w.data, w.size)
-    except UnicodeError:
-        return None  # msgpack raises it, as the pure twin does
-    finally:
-        PyMem_Free(w.data)
+    cdef PyObject* value
+    cdef bint at_slots = fields.direct and type(record) is fields.cls
+    _put_array(w, 9)
+    for i in range(7):
+        if at_slots:
+            value = (<PyObject**>((<char*><PyObject*>record) + fields.offsets[i]))[0]
+            if value is NULL or not _put_value(w, <object>value):
+                return 0  # an unset slot raises its AttributeError on msgpack's path
+        elif not _put_value(w, getattr(record, fields.names[i])):
+            return 0
+    if not _put_value(w, num_retries):
+        return 0
+    _put_double(w, start_within)
+    return 1
+
+
+cdef object _frame(Writer* w):
+    return PyBytes_FromStringAndSize(w.data, w.size)
 
 
 def encode_calls(backlog, Py_ssize_t count, dict in_flight, double now, double within):
+    """One pass over the claimed records: each popped, marked in flight and written; a
+    record this writer cannot write sends the whole frame down msgpack's path."""
     cdef list claimed = []
     cdef object popleft = backlog.popleft
     cdef tuple item
     cdef Py_ssize_t i
     cdef _Slots fields = None
-    cdef bint id_first = False
-    for i in range(count):
-        item = popleft()
-        claimed.append(item)
-        record = item[0]
-        if fields is None or type(record) is not fields.cls:
-            fields = _slots(type(record))
-            id_first = fields.count > 0 and fields.names[0] == "invocation_id"
-        invocation_id = _field(fields, record, 0) if id_first else record.invocation_id
-        PyDict_SetItem(in_flight, invocation_id, None)
-    frame = _write_calls(claimed, now, within)
-    if frame is not None:
-        return frame
+    cdef bint id_first = False, writing = True
+    cdef Writer w
+    w.data, w.size, w.capacity = NULL, 0, 0
+    try:
+        _put_array(&w, 2)
+        _put_byte(&w, CALLS)
+        _put_array(&w, count)
+        for i in range(count):
+            item = popleft()
+            claimed.append(item)
+            record = item[0]
+            if fields is None or type(record) is not fields.cls:
+                fields = _slots(type(record))
+                id_first = fields.count > 0 and fields.names[0] == "invocation_id"
+                writing = writing and fields.names[:7] == CALL_FIELDS
+            invocation_id = _field(fields, record, 0) if id_first else record.invocation_id
+            PyDict_SetItem(in_flight, invocation_id, None)
+            if writing:
+                try:
+                    writing = _write_call(&w, fields, record, item[1],
+                                          within - (now - <double>item[2]))
+                except UnicodeError:
+                    writing = False  # msgpack raises it, as the pure twin does
+        if writing:
+            return _frame(&w)
+    finally:
+        PyMem_Free(w.data)
     calls = []
     for item in claimed:
         record = item[0]
@@ -393,6 +407,21 @@ cdef int64_t _take_int(Reader* r) except? -1:
     raise _Malformed()  # 64-bit ints: left to msgpack
 
 
+cdef object _decode_utf8(const char* data, Py_ssize_t size):
+    """The str, or _Malformed for invalid UTF-8 (msgpack's path then raises its error).
+    ASCII (ids, task names) cannot fail: no try block and its exception-state saving."""
+    cdef Py_ssize_t i
+    for i in range(size):
+        if <uint8_t>data[i] >= 0x80:
+            break
+    else:
+        return PyUnicode_DecodeASCII(data, size, NULL)
+    try:
+        return PyUnicode_DecodeUTF8(data, size, NULL)
+    except UnicodeDecodeError:
+        raise _Malformed()
+
+
 cdef object _take_object(Reader* r):
     """None, str, bytes, float or int; anything else is left to msgpack."""
     cdef uint8_t marker = r.at[0] if r.at < r.end else 0xC1
@@ -411,10 +440,7 @@ cdef object _take_object(Reader* r):
         if r.end - r.at < size:
             raise _Malformed()
         r.at += size
-        try:
-            return PyUnicode_DecodeUTF8(<const char*>r.at - size, size, NULL)
-        except UnicodeDecodeError:
-            raise _Malformed()
+        return _decode_utf8(<const char*>r.at - size, size)
     if 0xC4 <= marker <= 0xC6:
         r.at += 1
         size = <Py_ssize_t>_take_be(r, 1 << (marker - 0xC4))
@@ -540,6 +566,28 @@ def decode_calls(frame, make_record):
     return CALLS, out
 
 
+cdef struct Event:
+    int64_t kind
+    # owned: the id, then for DONE the status value, result, exception and retry_delay
+    PyObject* fields[5]
+
+
+cdef void _release(Event* events, Py_ssize_t count):
+    cdef Py_ssize_t i
+    cdef int j
+    if events is NULL:
+        return
+    for i in range(count):
+        for j in range(5):
+            Py_XDECREF(events[i].fields[j])
+    PyMem_Free(events)
+
+
+cdef inline void _keep(PyObject** slot, object value):
+    Py_INCREF(value)
+    slot[0] = <PyObject*>value
+
+
 cdef class EventReader:
     cdef object _running, _resumed, _paused, _rerouted
     cdef object _make
@@ -607,32 +655,81 @@ cdef class EventReader:
             outcomes.append(self._outcome(invocation_id, self._paused, None, 0))
         return 0
 
-    cdef object _parse(self, bytes frame, list flat):
-        """Reads the whole frame into ``flat`` (kind, id, then status value, result,
-        exception, retry_delay for DONE) before anything is applied; returns the grant.
-        Raises _Malformed for what msgpack's path must decide."""
+    cdef int _apply_event(self, Event* event, dict in_flight, set started, set running,
+                          dict lost_runs, list outcomes) except -1:
+        """``_apply`` for a parsed event: the same bookkeeping, in the same order."""
+        cdef PyObject* args[5]
+        cdef int64_t kind = event.kind
+        invocation_id = <object>event.fields[0]
+        if kind == DONE:
+            in_flight.pop(invocation_id, None)
+            PySet_Discard(started, invocation_id)
+            PySet_Discard(running, invocation_id)
+            if lost_runs:
+                lost_runs.pop(invocation_id, None)
+            status = self._statuses[<object>event.fields[1]]
+            if self._maker is None:
+                outcome = self._make(invocation_id, status, <object>event.fields[2],
+                                     <object>event.fields[3], <object>event.fields[4])
+            else:
+                args[0], args[1] = <PyObject*>invocation_id, <PyObject*>status
+                args[2], args[3], args[4] = event.fields[2], event.fields[3], event.fields[4]
+                outcome = self._maker.make(args, 5)
+            outcomes.append(outcome)
+            return 0
+        if kind == STARTED:
+            PySet_Add(started, invocation_id)
+            PySet_Add(running, invocation_id)
+            status = self._running
+        elif kind == RESUMED:
+            PySet_Add(running, invocation_id)
+            status = self._resumed
+        elif kind == RETURNED:
+            in_flight.pop(invocation_id, None)
+            status = self._rerouted
+        elif kind == HELLO:
+            return 0
+        else:  # PAUSED
+            PySet_Discard(running, invocation_id)
+            status = self._paused
+        if self._maker is None:
+            outcomes.append(self._make(invocation_id, status))
+        else:
+            args[0], args[1] = <PyObject*>invocation_id, <PyObject*>status
+            outcomes.append(self._maker.make(args, 2))
+        return 0
+
+    cdef object _parse(self, bytes frame, Event** parsed, Py_ssize_t* count):
+        """Reads the whole frame into ``parsed[0][:count[0]]`` before anything is applied;
+        returns the grant. Raises _Malformed for what msgpack's path must decide."""
         cdef Reader r
         cdef Py_ssize_t n, size, index, extra
-        cdef int64_t kind
+        cdef Event* event
         _start(&r, frame)
         n = _take_array(&r)
         if n < 1:
             raise _Malformed()
         grant = _take_int(&r)
-        for index in range(1, n):
+        if n > (r.end - r.at) // 3 + 1:  # each event takes at least 3 bytes
+            raise _Malformed()
+        parsed[0] = <Event*>PyMem_Calloc(n, sizeof(Event))
+        if parsed[0] is NULL:
+            raise MemoryError()
+        count[0] = n - 1
+        for index in range(n - 1):
+            event = parsed[0] + index
             size = _take_array(&r)
             if size < 2:
                 raise _Malformed()
-            kind = _take_int(&r)
-            if (kind == DONE) != (size == 6):
+            event.kind = _take_int(&r)
+            if (event.kind == DONE) != (size == 6):
                 raise _Malformed()
-            flat.append(kind)
-            flat.append(_take_cached(&r, &self._invocation_id))
-            if kind == DONE:
-                flat.append(_take_cached(&r, &self._status_value))
-                flat.append(_take_object(&r))
-                flat.append(_take_object(&r))
-                flat.append(_take_object(&r))
+            _keep(&event.fields[0], _take_cached(&r, &self._invocation_id))
+            if event.kind == DONE:
+                _keep(&event.fields[1], _take_cached(&r, &self._status_value))
+                _keep(&event.fields[2], _take_object(&r))
+                _keep(&event.fields[3], _take_object(&r))
+                _keep(&event.fields[4], _take_object(&r))
             else:
                 for extra in range(size - 2):
                     _take_object(&r)
@@ -643,29 +740,22 @@ cdef class EventReader:
     def read(self, frame, dict in_flight, set started, set running, dict lost_runs,
              list outcomes):
         cdef bint hello = False
-        cdef list flat = []
-        cdef Py_ssize_t at = 0, size
-        cdef long kind
+        cdef Event* parsed = NULL
+        cdef Py_ssize_t count = 0, index
         if type(frame) is bytes:
             try:
-                grant = self._parse(frame, flat)
+                grant = self._parse(frame, &parsed, &count)
+                for index in range(count):
+                    if parsed[index].kind == HELLO:
+                        hello = True
+                    else:
+                        self._apply_event(parsed + index, in_flight, started, running,
+                                          lost_runs, outcomes)
+                return grant, hello
             except _Malformed:
                 pass
-            else:
-                size = PyList_GET_SIZE(flat)
-                while at < size:
-                    kind = flat[at]
-                    if kind == HELLO:
-                        hello = True
-                    elif kind == DONE:
-                        self._apply(kind, flat[at + 1], flat, at, in_flight, started,
-                                    running, lost_runs, outcomes)
-                        at += 4
-                    else:
-                        self._apply(kind, flat[at + 1], None, 0, in_flight, started, running,
-                                    lost_runs, outcomes)
-                    at += 2
-                return grant, hello
+            finally:
+                _release(parsed, count)
         cdef list message = _unpackb(frame, raw=False)
         cdef list raw
         for index in range(1, PyList_GET_SIZE(message)):

@@ -6,12 +6,15 @@ error types) in at import, so this layer stays below it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Generic, TypeVar
+
+ErrorT = TypeVar("ErrorT", bound=Exception)
 
 
-class TransitionTable:
-    """``check(current, new, owner, runner_id, invocation_id)`` -> the resulting owner.
+class TransitionTable(Generic[ErrorT]):
+    """``check(current, new, owner, runner_id, invocation_id)`` -> the resulting owner;
+    ``check_many(rows, runner_id)`` checks a batch of moves by one runner in one call.
 
     ``statuses``: every status, in a fixed order (the compiled twin numbers them by it).
     ``allowed_next``: status -> statuses it may move to; ``None`` is "not stored yet".
@@ -28,8 +31,8 @@ class TransitionTable:
         drops: Iterable[Any],
         owner_only: Iterable[Any],
         admin_kill: Any,
-        invalid_error: Callable[..., Exception],
-        ownership_error: Callable[..., Exception],
+        invalid_error: type[ErrorT],
+        ownership_error: type[ErrorT],
     ) -> None:
         self.statuses = tuple(statuses)
         self._next = {status: frozenset(allowed_next[status]) for status in allowed_next}
@@ -63,3 +66,27 @@ class TransitionTable:
         if new in self._drops:
             return None
         return owner
+
+    def check_many(
+        self,
+        rows: Iterable[tuple[str, Any, Any, str | None]],
+        runner_id: str | None,
+    ) -> list[str | ErrorT | None]:
+        """Per ``(invocation_id, current, new, owner)`` row: the owner after the move, or
+        the error ``check`` would raise (returned, not raised, so one bad row never stops
+        the others). As when applying the moves one by one, a row of an id moved earlier in
+        the batch starts from that move (its ``current`` and ``owner`` are not read). An
+        unknown ``current`` still raises ``KeyError``."""
+        verdicts: list[str | ErrorT | None] = []
+        moved: dict[str, tuple[Any, str | None]] = {}
+        for invocation_id, current, new, owner in rows:
+            if invocation_id in moved:
+                current, owner = moved[invocation_id]
+            try:
+                owner = self.check(current, new, owner, runner_id, invocation_id)
+            except (self._invalid_error, self._ownership_error) as error:
+                verdicts.append(error)
+                continue
+            moved[invocation_id] = (new, owner)
+            verdicts.append(owner)
+        return verdicts

@@ -219,6 +219,11 @@ del _S
 # ``new`` is reserved for the owner and ``runner_id`` is not it. It is the bound method
 # itself, so the hot path pays no extra Python frame.
 compute_transition = _TRANSITIONS.check
+# check_transitions([(invocation_id, current, new, owner), ...], runner_id) -> per row the
+# new owner or the StatusTransitionError (returned, not raised): a batch by one runner in
+# one call, the whole loop in C in the compiled twin. A row of an id moved earlier in the
+# batch starts from that move, as if the moves were applied one by one.
+check_transitions = _TRANSITIONS.check_many
 
 
 @dataclass(frozen=True, slots=True)

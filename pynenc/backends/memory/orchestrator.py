@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from pynenc.exceptions import KeyArgumentsMismatchError, StatusTransitionError
 from pynenc.invocation.record import InvocationState, Registration
-from pynenc.invocation.status import InvocationStatus, compute_transition
+from pynenc.invocation.status import InvocationStatus, check_transitions, compute_transition
 from pynenc.orchestrator.base import ACTIVE_STATUSES, BaseOrchestrator, ClaimResult
 
 if TYPE_CHECKING:
@@ -148,18 +148,19 @@ class MemOrchestrator(BaseOrchestrator):
         errors: dict[str, StatusTransitionError] = {}
         unparked: list[str] = []
         with self._cond:
-            for invocation_id, new_status in changes:
-                status = InvocationStatus(new_status)
-                entry = self._entries.get(invocation_id)
-                current = entry.status if entry else None
-                try:
-                    owner = compute_transition(
-                        current, status, entry.owner if entry else None, runner_id, invocation_id
-                    )
-                except StatusTransitionError as exc:
-                    errors[invocation_id] = exc
+            entries = self._entries
+            moves = [
+                (i, entry.status, InvocationStatus(s), entry.owner)
+                if (entry := entries.get(i))
+                else (i, None, InvocationStatus(s), None)
+                for i, s in changes
+            ]
+            verdicts = check_transitions(moves, runner_id)
+            for (invocation_id, _, status, _), owner in zip(moves, verdicts, strict=True):
+                if isinstance(owner, StatusTransitionError):
+                    errors[invocation_id] = owner
                     continue
-                assert entry is not None  # compute_transition refuses None -> non-REGISTERED
+                entry = entries[invocation_id]  # a transition from None is only to REGISTERED
                 entry.owner = owner
                 if status is InvocationStatus.RETRY:
                     entry.num_retries += 1

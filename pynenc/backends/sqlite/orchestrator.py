@@ -26,7 +26,7 @@ from pynenc.backends.sqlite.schema import HISTORY_INSERT
 from pynenc.backends.sqlite.state_backend import SQLiteStateBackend
 from pynenc.exceptions import KeyArgumentsMismatchError, StatusTransitionError
 from pynenc.invocation.record import InvocationRecord, InvocationState, Registration
-from pynenc.invocation.status import InvocationStatus, compute_transition
+from pynenc.invocation.status import InvocationStatus, check_transitions, compute_transition
 from pynenc.orchestrator.base import ACTIVE_STATUSES, BaseOrchestrator, ClaimResult
 
 if TYPE_CHECKING:
@@ -367,21 +367,18 @@ class SQLiteOrchestrator(BaseOrchestrator):
             errors: dict[str, StatusTransitionError] = {}
             freed: dict[str, int] = {}  # running key -> times it became free
             changed: dict[str, _Row] = {}
-            for invocation_id, new_status in changes:
-                status = _STATUS_OF[new_status]
-                row = rows.get(invocation_id)
-                try:
-                    owner = compute_transition(
-                        row.status if row else None,
-                        status,
-                        row.owner if row else None,
-                        runner_id,
-                        invocation_id,
-                    )
-                except StatusTransitionError as exc:
-                    errors[invocation_id] = exc
+            moves = [
+                (i, row.status, _STATUS_OF[s], row.owner)
+                if (row := rows.get(i))
+                else (i, None, _STATUS_OF[s], None)
+                for i, s in changes
+            ]
+            verdicts = check_transitions(moves, runner_id)
+            for (invocation_id, _, status, _), owner in zip(moves, verdicts, strict=True):
+                if isinstance(owner, StatusTransitionError):
+                    errors[invocation_id] = owner
                     continue
-                assert row is not None  # compute_transition refuses None -> non-REGISTERED
+                row = rows[invocation_id]  # a transition from None is only to REGISTERED
                 was_active = row.status in ACTIVE_STATUSES
                 row.owner, row.status, row.parked_seq = owner, status, None
                 if status is _S.RETRY:
