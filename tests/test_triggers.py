@@ -228,6 +228,7 @@ def load(app: Pynenc) -> BaseTrigger:
 
 
 def test_event_payload_filter_and_args(app: Pynenc) -> None:
+    app.trigger.clock = FakeClock(time.time())  # no minutely cron firing between the steps
     loop = TriggerLoop(app)
     app.trigger.emit_event("user.login", {"user": "ann", "role": "user"})
     app.trigger.emit_event("user.login", {"user": "bob", "role": "admin"})
@@ -242,6 +243,7 @@ def test_event_payload_filter_and_args(app: Pynenc) -> None:
 def test_a_failing_filter_is_logged_and_spares_the_other_triggers(
     app: Pynenc, caplog: pytest.LogCaptureFixture
 ) -> None:
+    app.trigger.clock = FakeClock(time.time())  # no minutely cron firing in the step
     app.trigger.emit_event("user.login", {"user": "boom", "role": "admin"})
 
     with caplog.at_level("ERROR"):
@@ -546,6 +548,8 @@ def test_cron_once_per_due_time_across_runner_processes_and_a_restart(tmp_path: 
 
 
 def test_a_backlog_of_events_is_read_in_one_pass(app: Pynenc) -> None:
+    # a clock that stands still: the app's minutely cron trigger must not fire between steps
+    app.trigger.clock = FakeClock(time.time())
     loop = TriggerLoop(app)
     payloads = [{"user": f"u{n}", "role": "admin"} for n in range(1200)]  # > 2 batches of 500
     for payload in payloads:
