@@ -20,7 +20,7 @@ from pynenc.invocation import status as status_module
 from pynenc.invocation.record import InvocationRecord
 from pynenc.invocation.status import InvocationStatus
 from pynenc.runner.execution import Outcome
-from pynenc.runner.persistent_process.protocol import STATUS_BY_VALUE
+from pynenc.runner.persistent_process import protocol
 
 
 def _twins(pure: ModuleType, compiled_name: str) -> list[ModuleType]:
@@ -181,14 +181,7 @@ def test_ppr_decode_calls(benchmark: Any, twin: ModuleType) -> None:
 @pytest.mark.parametrize("twin", DISPATCHES, ids=_name)
 def test_ppr_read_events(benchmark: Any, twin: ModuleType) -> None:
     """Dispatcher: a worker's frame of 128 events -> outcomes and its view of the worker."""
-    read = twin.EventReader(
-        Outcome,
-        STATUS_BY_VALUE,
-        InvocationStatus.RUNNING,
-        InvocationStatus.RESUMED,
-        InvocationStatus.PAUSED,
-        InvocationStatus.REROUTED,
-    ).read
+    read = protocol.event_reader(twin).read
 
     def read_frame() -> list[Outcome]:
         outcomes: list[Outcome] = []

@@ -11,6 +11,7 @@ Every ZeroMQ message is one frame holding one msgpack array:
 
 from __future__ import annotations
 
+from types import ModuleType
 from typing import Any
 
 import msgpack
@@ -60,12 +61,17 @@ def decode_calls(frame: bytes) -> tuple[int, list[tuple[InvocationRecord, int, f
     return dispatch.decode_calls(frame, InvocationRecord)
 
 
+def event_reader(twin: ModuleType = dispatch) -> Any:
+    """The dispatcher's reader of worker frames, from ``twin`` (the benchmarks pass each)."""
+    return twin.EventReader(
+        Outcome,
+        STATUS_BY_VALUE,
+        InvocationStatus.RUNNING,
+        InvocationStatus.RESUMED,
+        InvocationStatus.PAUSED,
+        InvocationStatus.REROUTED,
+    )
+
+
 # read_events(frame, in_flight, started, running, lost_runs, outcomes) -> (grant, hello)
-read_events = dispatch.EventReader(
-    Outcome,
-    STATUS_BY_VALUE,
-    InvocationStatus.RUNNING,
-    InvocationStatus.RESUMED,
-    InvocationStatus.PAUSED,
-    InvocationStatus.REROUTED,
-).read
+read_events = event_reader().read
