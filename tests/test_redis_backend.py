@@ -339,10 +339,16 @@ def test_final_invocations_expire_after_the_retention(tmp_path: Path) -> None:
         app.orchestrator.finish_invocations([(done, S.SUCCESS)], [(done, b"1")], [], "runner-1")
 
         keys = app.orchestrator.keys  # type: ignore[attr-defined]
-        for key in (keys.state(done), keys.history(done), keys.record(done), keys.result(done)):
-            assert 0 < client.pttl(key) <= 30_000, key  # type: ignore[attr-defined]
-        for key in (keys.state(waiting), keys.history(waiting), keys.record(waiting)):
-            assert client.pttl(key) == -1, key  # type: ignore[attr-defined]
+        # one hash holds an invocation's status, record, history and result
+        assert 0 < client.pttl(keys.invocation(done)) <= 30_000  # type: ignore[attr-defined]
+        assert client.pttl(keys.invocation(waiting)) == -1  # type: ignore[attr-defined]
+        assert app.state_backend.get_result(done) == b"1"
+        assert [h.status for h in app.state_backend.get_history(done)] == [
+            S.REGISTERED,
+            S.PENDING,
+            S.RUNNING,
+            S.SUCCESS,
+        ]
     finally:
         app.purge()
         app.close()

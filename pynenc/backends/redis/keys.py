@@ -9,11 +9,19 @@ Broker
                                  promoted to ``queue`` by the pop script once due
   ``P delayed-seq``      STRING  counter giving delayed members their FIFO order
   ``P wake``             LIST    0 or 1 wake-up token; blocked poppers BLPOP it
+Invocations (state backend and orchestrator)
+  ``P inv:<id>``         HASH    everything about one invocation, in one key so a claim or a
+                                 finish reads and writes it with one command each:
+                                 state backend fields: r record (msgpack, never rewritten),
+                                 h history (``status<TAB>timestamp[<TAB>runner_id]<LF>`` per
+                                 entry, oldest first), v result, x exception; orchestrator
+                                 fields: s status, o owner ("" = none), n num_retries,
+                                 u updated_at, t task_id, rk registration key, rn running key,
+                                 nk non-key arguments ("" = none, "+" + value), rr reroute on
+                                 control. Disjoint field names: a state backend and an
+                                 orchestrator on different servers or prefixes keep their
+                                 own halves of it.
 State backend
-  ``P rec:<id>``         STRING  msgpack of the invocation record (SET NX: never rewritten)
-  ``P hist:<id>``        LIST    ``status<TAB>timestamp[<TAB>runner_id]``, oldest first
-  ``P res:<id>``         STRING  serialized result (expires after ``result_retention_sec``)
-  ``P exc:<id>``         STRING  encoded exception (expires likewise)
   ``P runners``          HASH    runner_id -> JSON of its last heartbeat
 Client data store
   ``P cds:<key>``        STRING  a large serialized value by its content key (SET NX; no
@@ -21,9 +29,6 @@ Client data store
   ``P wf:<workflow_id>`` HASH    workflow data key -> serialized value (expires after
                                  ``result_retention_sec`` from its last write)
 Orchestrator
-  ``P st:<id>``          HASH    s status, o owner ("" = none), n num_retries, u updated_at,
-                                 t task_id, rk registration key, rn running key, nk non-key
-                                 arguments ("" = none, "+" + value), rr reroute on control
   ``P by-status:<s>``    ZSET    ids in status ``s`` -> updated_at (finds, counts, recovery)
   ``P reg-keys``         HASH    registration key -> id of the non-final invocation holding it
   ``P running:<key>``    SET     ids in an active status (PENDING..RESUMED) holding running key
@@ -33,8 +38,11 @@ Orchestrator
                                  after a lost reply returns it instead of running twice
   ``P final``            channel ids that became final, space separated (wakes waiters)
 
-When an invocation becomes final its ``st``/``hist``/``rec`` keys get the retention TTL too,
-and ``by-status`` sets of final statuses are trimmed to the same window.
+When an invocation becomes final its ``inv`` hash gets the retention TTL, and the
+``by-status`` sets of final statuses are trimmed to the same window. The scripts move ids
+between ``by-status`` sets once per status per batch (one variadic ZREM/ZADD), not once per
+invocation: per invocation a submission costs one HSET, a claim one HMGET and one HSET, a
+finish one HMGET, one HSET and one PEXPIRE.
 """
 
 from __future__ import annotations
@@ -43,10 +51,11 @@ import re
 
 # Every key kind, by the component that owns (and purges) it.
 BROKER_KINDS = frozenset({"queue", "delayed", "delayed-seq", "wake"})
-STATE_KINDS = frozenset({"rec", "hist", "res", "exc", "runners", "wf"})
+# ``inv`` hashes hold both the state backend's and the orchestrator's fields.
+STATE_KINDS = frozenset({"inv", "runners", "wf"})
 CLIENT_DATA_KINDS = frozenset({"cds"})
 ORCHESTRATOR_KINDS = frozenset(
-    {"st", "by-status", "reg-keys", "running", "parked", "park-seq", "reply"}
+    {"inv", "by-status", "reg-keys", "running", "parked", "park-seq", "reply"}
 )
 
 _GLOB_SPECIAL = re.compile(r"([*?\[\]\\])")
@@ -82,23 +91,11 @@ class Keys:
         self.runners = prefix + "runners"
         self.final = prefix + "final"
 
-    def record(self, invocation_id: str) -> str:
-        return f"{self.prefix}rec:{invocation_id}"
-
-    def history(self, invocation_id: str) -> str:
-        return f"{self.prefix}hist:{invocation_id}"
-
-    def result(self, invocation_id: str) -> str:
-        return f"{self.prefix}res:{invocation_id}"
-
-    def exception(self, invocation_id: str) -> str:
-        return f"{self.prefix}exc:{invocation_id}"
+    def invocation(self, invocation_id: str) -> str:
+        return f"{self.prefix}inv:{invocation_id}"
 
     def workflow_data(self, workflow_id: str) -> str:
         return f"{self.prefix}wf:{workflow_id}"
-
-    def state(self, invocation_id: str) -> str:
-        return f"{self.prefix}st:{invocation_id}"
 
     def by_status(self, status: str) -> str:
         return f"{self.prefix}by-status:{status}"

@@ -223,45 +223,80 @@ local INLINE = ARGV[6] == '1'
 local ROUTE_INLINE = ARGV[7] == '1'
 local RETENTION = ARGV[8]
 local RUNNER = ARGV[9]
+local INV = P .. 'inv:'
 local finals, final_statuses = {}, {}
 local SUFFIX = '\\t' .. NOW
 if RUNNER ~= '' then SUFFIX = SUFFIX .. '\\t' .. RUNNER end
-local function hist(id, status, also)
+SUFFIX = SUFFIX .. '\\n'
+-- One write of an invocation's hash: its new status and owner, and (state backend inline)
+-- its history grown by one entry per step and the extra field/value pairs.
+local function write(key, history, status, owner, steps, extra)
+  local fields = {'s', status, 'u', NOW, 'o', owner}
   if INLINE then
-    if also then
-      redis.call('RPUSH', P .. 'hist:' .. id, status .. SUFFIX, also .. SUFFIX)
-    else
-      redis.call('RPUSH', P .. 'hist:' .. id, status .. SUFFIX)
+    local grown = {history or ''}
+    for k, step in ipairs(steps) do grown[k + 1] = step .. SUFFIX end
+    fields[7] = 'h'
+    fields[8] = table.concat(grown)
+  end
+  if extra then
+    for _, v in ipairs(extra) do fields[#fields + 1] = v end
+  end
+  redis.call('HSET', key, unpack(fields))
+end
+-- The by-status sets are updated once per status per script: each id leaves the set of
+-- the status it had when the script first moved it and joins the set of its last one.
+local moved, left, joined = {}, {}, {}
+local function move(id, old, new)
+  if left[id] == nil then
+    moved[#moved + 1] = id
+    left[id] = old
+  end
+  joined[id] = new
+end
+local function append(lists, status, id)
+  local list = lists[status]
+  if not list then
+    list = {}
+    lists[status] = list
+  end
+  list[#list + 1] = id
+end
+local function flush_moves()
+  local leaving, joining = {}, {}
+  for _, id in ipairs(moved) do
+    local old, new = left[id], joined[id]
+    if old ~= '' and old ~= new then append(leaving, old, id) end
+    append(joining, new, id)
+  end
+  for status, ids in pairs(leaving) do
+    for k = 1, #ids, 1000 do
+      redis.call('ZREM', P .. 'by-status:' .. status, unpack(ids, k, math.min(k + 999, #ids)))
     end
   end
-end
-local function hist_all(id, statuses)
-  if INLINE then
-    local entries = {}
-    for k, status in ipairs(statuses) do entries[k] = status .. SUFFIX end
-    redis.call('RPUSH', P .. 'hist:' .. id, unpack(entries))
+  for status, ids in pairs(joining) do
+    for k = 1, #ids, 1000 do
+      local args = {}
+      for j = k, math.min(k + 999, #ids) do
+        args[#args + 1] = NOW
+        args[#args + 1] = ids[j]
+      end
+      redis.call('ZADD', P .. 'by-status:' .. status, unpack(args))
+    end
   end
-end
--- owner '' is none
-local function set_status(id, old, new, owner)
-  redis.call('HSET', P .. 'st:' .. id, 's', new, 'u', NOW, 'o', owner)
-  if old ~= '' then redis.call('ZREM', P .. 'by-status:' .. old, id) end
-  redis.call('ZADD', P .. 'by-status:' .. new, NOW, id)
+  moved, left, joined = {}, {}, {}
 end
 local function finalize(id, status, rk)
   if rk ~= '' and redis.call('HGET', P .. 'reg-keys', rk) == id then
     redis.call('HDEL', P .. 'reg-keys', rk)
   end
-  redis.call('PEXPIRE', P .. 'st:' .. id, RETENTION)
-  if INLINE then
-    redis.call('PEXPIRE', P .. 'hist:' .. id, RETENTION)
-    redis.call('PEXPIRE', P .. 'rec:' .. id, RETENTION)
-  end
+  redis.call('PEXPIRE', INV .. id, RETENTION)
   finals[#finals + 1] = id
   final_statuses[status] = true
 end
--- Wake waiters and trim the final-status indexes to the retention window.
+-- Write the batched index moves, wake waiters and trim the final-status indexes to the
+-- retention window.
 local function announce()
+  flush_moves()
   if #finals == 0 then return end
   redis.call('PUBLISH', P .. 'final', table.concat(finals, ' '))
   local cutoff = '(' .. (tonumber(NOW) - tonumber(RETENTION) / 1000)
@@ -274,7 +309,7 @@ local function unpark_one(rn)
   while true do
     local popped = redis.call('ZPOPMIN', parked)
     if #popped == 0 then return nil end
-    if redis.call('HGET', P .. 'st:' .. popped[1], 's') == CC then return popped[1] end
+    if redis.call('HGET', INV .. popped[1], 's') == CC then return popped[1] end
   end
 end
 """
@@ -283,12 +318,12 @@ _ORCHESTRATOR = PRELUDE + BROKER_LUA + STATUS_LUA + ORCHESTRATOR_LUA
 
 # Registrations from ``rows`` (a flat table), ``stride`` values each: id, task_id,
 # registration key, running key, non-key arguments ('' none, '+' value), reroute (1/0)
-# (SUBMIT adds the record). Writes the fresh ones as REGISTERED and returns the (1-based
-# index, holder id) pairs of registrations an existing invocation stands for and the row
-# index of each fresh one; or nil and the task id on a non-key arguments mismatch, having
-# written nothing.
+# and, with ``with_record``, the record's bytes. Writes the fresh ones as REGISTERED (one
+# HSET each) and returns the (1-based index, holder id) pairs of registrations an existing
+# invocation stands for and the row index of each fresh one; or nil and the task id on a
+# non-key arguments mismatch, having written nothing.
 REGISTER_LUA = """
-local function register(rows, stride)
+local function register(rows, stride, with_record)
   local holders, taken, fresh = {}, {}, {}
   for b = 1, #rows, stride do
     local id, rk, nk = rows[b], rows[b + 2], rows[b + 4]
@@ -298,7 +333,7 @@ local function register(rows, stride)
       if not holder then
         local hid = redis.call('HGET', P .. 'reg-keys', rk)
         if hid then
-          local f = redis.call('HMGET', P .. 'st:' .. hid, 's', 'nk')
+          local f = redis.call('HMGET', INV .. hid, 's', 'nk')
           if f[1] then holder = {hid, f[2] or ''} end
         end
       end
@@ -311,13 +346,22 @@ local function register(rows, stride)
       fresh[#fresh + 1] = b
     end
   end
+  local registered = REGISTERED .. SUFFIX
   for _, b in ipairs(fresh) do
     local id = rows[b]
-    redis.call('HSET', P .. 'st:' .. id, 's', REGISTERED, 'n', 0, 'u', NOW, 't', rows[b + 1],
-      'rk', rows[b + 2], 'rn', rows[b + 3], 'nk', rows[b + 4], 'rr', rows[b + 5], 'o', '')
-    redis.call('ZADD', P .. 'by-status:' .. REGISTERED, NOW, id)
+    local fields = {'s', REGISTERED, 'n', 0, 'u', NOW, 't', rows[b + 1], 'rk', rows[b + 2],
+      'rn', rows[b + 3], 'nk', rows[b + 4], 'rr', rows[b + 5], 'o', ''}
+    if INLINE then
+      fields[19] = 'h'
+      fields[20] = registered
+    end
+    if with_record then
+      fields[#fields + 1] = 'r'
+      fields[#fields + 1] = rows[b + 6]
+    end
+    redis.call('HSET', INV .. id, unpack(fields))
+    move(id, '', REGISTERED)
     if rows[b + 2] ~= '' then redis.call('HSET', P .. 'reg-keys', rows[b + 2], id) end
-    hist(id, REGISTERED)
   end
   return taken, fresh
 end
@@ -331,28 +375,29 @@ REGISTER = (
     + """
 local rows = {}
 for k = 10, #ARGV do rows[#rows + 1] = ARGV[k] end
-local taken, detail = register(rows, 6)
+local taken, detail = register(rows, 6, false)
 if not taken then return cjson.encode({'mismatch', detail}) end
+announce()
 return reply({'ok', taken})
 """
 )
 
 # The client's whole write for a batch (only with the state backend inline): REGISTER's
 # registrations, each followed by its record's bytes, packed in ARGV[10] as one msgpack
-# array (one argument instead of seven per invocation); the fresh ones' records are stored
-# (SET NX) and, when ROUTE_INLINE, their ids queued in order. Reply as REGISTER's.
+# array (one argument instead of seven per invocation); the fresh ones are stored with
+# their records and, when ROUTE_INLINE, their ids queued in order. Reply as REGISTER's.
 SUBMIT = (
     _REGISTERING
     + """
 local rows = cmsgpack.unpack(ARGV[10])
-local taken, detail = register(rows, 7)
+local taken, detail = register(rows, 7, true)
 if not taken then return cjson.encode({'mismatch', detail}) end
-local ids = {}
-for k, b in ipairs(detail) do
-  ids[k] = rows[b]
-  redis.call('SET', P .. 'rec:' .. rows[b], rows[b + 6], 'NX')
+announce()
+if ROUTE_INLINE then
+  local ids = {}
+  for k, b in ipairs(detail) do ids[k] = rows[b] end
+  route(ids)
 end
-if ROUTE_INLINE then route(ids) end
 return reply({'ok', taken})
 """
 )
@@ -368,13 +413,14 @@ CLAIM = (
     + STATUS_LUA
     + ORCHESTRATOR_LUA
     + """
-local function with_records(encoded, claimed)
-  if not INLINE then return encoded end
-  local out = {encoded}
-  for _, id in ipairs(claimed) do out[#out + 1] = redis.call('GET', P .. 'rec:' .. id) end
+if cached then
+  if not INLINE then return cached end
+  local out = {cached}
+  for _, id in ipairs(cjson.decode(cached)[1]) do
+    out[#out + 1] = redis.call('HGET', INV .. id, 'r')
+  end
   return out
 end
-if cached then return with_records(cached, cjson.decode(cached)[1]) end
 local start = ARGV[10] == '1'
 local ids, next_due = {}, -1
 local pop_count = tonumber(ARGV[11])
@@ -383,22 +429,24 @@ if pop_count > 0 then
 else
   for k = 12, #ARGV do ids[#ids + 1] = ARGV[k] end
 end
-local claimed, retries, controlled, final = {}, {}, {}, {}
+local claimed, retries, controlled, final, records = {}, {}, {}, {}, {}
 for _, id in ipairs(ids) do
-  local f = redis.call('HMGET', P .. 'st:' .. id, 's', 'o', 'n', 'rn', 'rr', 'rk')
+  local key = INV .. id
+  -- s o n rn rr rk h r (the last two only matter inline)
+  local f = redis.call('HMGET', key, 's', 'o', 'n', 'rn', 'rr', 'rk', 'h', 'r')
   local s, rn = f[1], f[4] or ''
   if s and AVAILABLE[s] then
     local parked = P .. 'parked:' .. rn
     if rn ~= '' and redis.call('SCARD', P .. 'running:' .. rn) > 0 then
       if f[5] == '0' then
         if s == CC then redis.call('ZREM', parked, id) end
-        set_status(id, s, CC_FINAL, '')
-        hist(id, CC_FINAL)
+        write(key, f[7], CC_FINAL, '', {CC_FINAL})
+        move(id, s, CC_FINAL)
         finalize(id, CC_FINAL, f[6] or '')
         final[#final + 1] = id
       else
-        set_status(id, s, CC, '')
-        hist(id, CC)
+        write(key, f[7], CC, '', {CC})
+        move(id, s, CC)
         if not redis.call('ZSCORE', parked, id) then  -- parked already: keeps its place
           redis.call('ZADD', parked, redis.call('INCR', P .. 'park-seq'), id)
         end
@@ -407,54 +455,64 @@ for _, id in ipairs(ids) do
     else
       local owner = transition(s, PENDING, f[2] or '', RUNNER)
       if owner then
-        local status = PENDING
+        local status, steps = PENDING, {PENDING}
         if start then
           owner = transition(PENDING, RUNNING, owner, RUNNER) or owner
-          status = RUNNING
-          hist(id, PENDING, RUNNING)
-        else
-          hist(id, PENDING)
+          status, steps = RUNNING, {PENDING, RUNNING}
         end
-        set_status(id, s, status, owner)
+        write(key, f[7], status, owner, steps)
+        move(id, s, status)
         if s == CC then redis.call('ZREM', parked, id) end
         if rn ~= '' then redis.call('SADD', P .. 'running:' .. rn, id) end
         claimed[#claimed + 1] = id
         retries[#retries + 1] = f[3] or '0'
+        records[#records + 1] = f[8]
       end
     end
   end
 end
 announce()
-return with_records(reply({claimed, retries, controlled, final, #ids, next_due}), claimed)
+local encoded = reply({claimed, retries, controlled, final, #ids, next_due})
+if not INLINE then return encoded end
+local out = {encoded}
+for k, record in ipairs(records) do out[k + 1] = record end
+return out
 """
 )
 
-# ARGV[10] results count, ARGV[11] exceptions count, then (id, value) pairs of each, then
-# (id, status) changes. Reply: errors as (1-based change index, 'bad'/'own', current
-# status, owner) and the parked ids freed (empty when routed here, ROUTE_INLINE).
+# ARGV[10] results count, ARGV[11] exceptions count, then (id, value) pairs of each
+# (only with the state backend inline), then (id, status) changes. Reply: errors as
+# (1-based change index, 'bad'/'own', current status, owner) and the parked ids freed
+# (empty when routed here, ROUTE_INLINE).
 APPLY = (
     _ORCHESTRATOR
     + """
+local results, exceptions = tonumber(ARGV[10]), tonumber(ARGV[11])
 local i = 12
-for _, kind in ipairs({'res:', 'exc:'}) do
-  local count = tonumber(ARGV[kind == 'res:' and 10 or 11])
-  for _ = 1, count do
-    redis.call('SET', P .. kind .. ARGV[i], ARGV[i + 1], 'PX', RETENTION)
-    i = i + 2
+local values = {}  -- id -> field/value pairs to write with its status
+for k = 1, results + exceptions do
+  local id = ARGV[i]
+  local pairs_of = values[id]
+  if not pairs_of then
+    pairs_of = {}
+    values[id] = pairs_of
   end
+  pairs_of[#pairs_of + 1] = (k <= results) and 'v' or 'x'
+  pairs_of[#pairs_of + 1] = ARGV[i + 1]
+  i = i + 2
 end
 local errors, unparked = {}, {}
 local index = 0
 -- A run of changes of one id (the STARTED and DONE of a fast task) is checked step by step
--- against the status each step leaves, and written once: one HSET, one index move and
--- one history push for the whole run.
+-- against the status each step leaves, and written once: one HMGET and one HSET (status,
+-- history, result) for the whole run.
 while i < #ARGV do
   local id = ARGV[i]
-  local st = P .. 'st:' .. id
-  local f = redis.call('HMGET', st, 's', 'o', 'rn', 'rk')
+  local key = INV .. id
+  local f = redis.call('HMGET', key, 's', 'o', 'rn', 'rk', 'n', 'h')
   local first = f[1] or ''
   local current, owner, rn = first, f[2] or '', f[3] or ''
-  local steps = {}
+  local steps, retried = {}, 0
   repeat
     local new = ARGV[i + 1]
     i = i + 2
@@ -464,7 +522,7 @@ while i < #ARGV do
     if not new_owner then
       errors[#errors + 1] = {index, err, current, owner}
     else
-      if new == RETRY then redis.call('HINCRBY', st, 'n', 1) end
+      if new == RETRY then retried = retried + 1 end
       if current == CC and new ~= CC and rn ~= '' then
         redis.call('ZREM', P .. 'parked:' .. rn, id)
       end
@@ -485,10 +543,21 @@ while i < #ARGV do
     end
   until ARGV[i] ~= id
   if #steps > 0 then
-    set_status(id, first, current, owner)
-    hist_all(id, steps)
+    local extra = values[id]
+    values[id] = nil
+    if retried > 0 then
+      extra = extra or {}
+      extra[#extra + 1] = 'n'
+      extra[#extra + 1] = (tonumber(f[5]) or 0) + retried
+    end
+    write(key, f[6], current, owner, steps, extra)
+    move(id, first, current)
     if FINAL[current] then finalize(id, current, f[4] or '') end
   end
+end
+-- values sent without an applied change are still kept, while the invocation is stored
+for id, pairs_of in pairs(values) do
+  if redis.call('EXISTS', INV .. id) == 1 then redis.call('HSET', INV .. id, unpack(pairs_of)) end
 end
 announce()
 if ROUTE_INLINE then
@@ -520,7 +589,7 @@ for k = 6, #ARGV do
   end
   local found = 0
   for _, id in ipairs(ids) do
-    local f = redis.call('HMGET', P .. 'st:' .. id, 't', 's', 'o', 'n', 'u')
+    local f = redis.call('HMGET', P .. 'inv:' .. id, 't', 's', 'o', 'n', 'u')
     if f[2] and (owner == '' or f[3] == owner) and (task == '' or f[1] == task) then
       out[#out + 1] = id
       for c = 1, 5 do out[#out + 1] = f[c] or '' end
@@ -534,25 +603,40 @@ return out
 
 
 # --- plain batch scripts: one command instead of a pipeline of N (no reply kept: repeating
-# them is harmless). ARGV[1] is the app prefix, ARGV[2] the key kind ('rec:' ...).
+# them is harmless). ARGV[1] is the app prefix, ARGV[2] a field of the ``inv`` hashes.
 
-# ARGV[3] TTL in ms ('' = none, and then only keys not set yet are written), then pairs.
+# ARGV[3] TTL in ms ('' = none, and then only fields not set yet are written), then
+# (id, value) pairs.
 STORE = """
-local P, kind, ttl = ARGV[1], ARGV[2], ARGV[3]
+local P, field, ttl = ARGV[1], ARGV[2], ARGV[3]
 for k = 4, #ARGV, 2 do
+  local key = P .. 'inv:' .. ARGV[k]
   if ttl == '' then
-    redis.call('SET', P .. kind .. ARGV[k], ARGV[k + 1], 'NX')
+    redis.call('HSETNX', key, field, ARGV[k + 1])
   else
-    redis.call('SET', P .. kind .. ARGV[k], ARGV[k + 1], 'PX', ttl)
+    redis.call('HSET', key, field, ARGV[k + 1])
+    redis.call('PEXPIRE', key, ttl)
   end
 end
 return 1
 """
 
+# ids -> the field's value per id (nil when missing).
+FIELD_VALUES = """
+local P, field = ARGV[1], ARGV[2]
+local out = {}
+for k = 3, #ARGV do out[k - 2] = redis.call('HGET', P .. 'inv:' .. ARGV[k], field) end
+return out
+"""
+
 # (id, entry) pairs appended to the histories, in order.
 ADD_HISTORY = """
 local P = ARGV[1]
-for k = 3, #ARGV, 2 do redis.call('RPUSH', P .. 'hist:' .. ARGV[k], ARGV[k + 1]) end
+for k = 3, #ARGV, 2 do
+  local key = P .. 'inv:' .. ARGV[k]
+  local history = redis.call('HGET', key, 'h') or ''
+  redis.call('HSET', key, 'h', history .. ARGV[k + 1] .. '\\n')
+end
 return 1
 """
 
@@ -561,7 +645,7 @@ STATES = """
 local P = ARGV[1]
 local out = {}
 for k = 3, #ARGV do
-  local f = redis.call('HMGET', P .. 'st:' .. ARGV[k], 't', 's', 'o', 'n', 'u')
+  local f = redis.call('HMGET', P .. 'inv:' .. ARGV[k], 't', 's', 'o', 'n', 'u')
   for c = 1, 5 do out[#out + 1] = f[c] or '' end
 end
 return out
@@ -574,7 +658,7 @@ FINAL_AMONG = (
 local P = ARGV[1]
 local out = {}
 for k = 3, #ARGV do
-  local s = redis.call('HGET', P .. 'st:' .. ARGV[k], 's')
+  local s = redis.call('HGET', P .. 'inv:' .. ARGV[k], 's')
   if s and FINAL[s] then out[#out + 1] = ARGV[k] end
 end
 return out

@@ -1,15 +1,17 @@
 """Redis state backend: records, histories, results, exceptions and runner heartbeats.
 
-Each batch method is one command (MGET, or a script for writes): one round trip. Results
-and exceptions expire after ``result_retention_sec``; records and histories get the same
-TTL from the Redis orchestrator when their invocation becomes final.
+An invocation's record, history, result and exception are fields of its ``inv`` hash (see
+``keys``), which the Redis orchestrator's scripts write directly when both are on one
+server. Each batch method is one script: one round trip. Storing a result or an exception
+here sets the hash to expire after ``result_retention_sec``; with the Redis orchestrator the
+hash gets that TTL when the invocation becomes final.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import msgpack
 
@@ -34,6 +36,14 @@ def decode_history(raw: bytes | str) -> StatusRecord:
     text = raw.decode() if isinstance(raw, bytes) else raw
     status, timestamp, *runner = text.split("\t", 2)
     return StatusRecord(InvocationStatus(status), float(timestamp), runner[0] if runner else None)
+
+
+def decode_histories(raw: bytes | str | None) -> list[StatusRecord]:
+    """The ``h`` field: one entry per line, oldest first."""
+    if not raw:
+        return []
+    text = raw.decode() if isinstance(raw, bytes) else raw
+    return [decode_history(line) for line in text.split("\n") if line]
 
 
 def encode_record(r: InvocationRecord) -> bytes:
@@ -74,17 +84,18 @@ class RedisStateBackend(BaseStateBackend):
     def store_invocations(self, records: Sequence[InvocationRecord]) -> None:
         if records:
             pairs = [x for r in records for x in (r.invocation_id, encode_record(r))]
-            self.client.call_repeatable(scripts.STORE, [self.prefix, "rec:", "", *pairs])
+            self.client.call_repeatable(scripts.STORE, [self.prefix, "r", "", *pairs])
 
     def get_invocations(self, invocation_ids: Sequence[str]) -> dict[str, InvocationRecord]:
-        ids = list(dict.fromkeys(invocation_ids))
-        values = self._mget([self.keys.record(i) for i in ids])
-        return {i: decode_record(i, raw) for i, raw in zip(ids, values, strict=True) if raw}
+        return {i: decode_record(i, raw) for i, raw in self._field("r", invocation_ids).items()}
 
-    def _mget(self, keys: list[str]) -> list[Any]:
-        if not keys:
-            return []
-        return self.client.execute("MGET", *keys)  # type: ignore[no-any-return]
+    def _field(self, field: str, invocation_ids: Sequence[str]) -> dict[str, bytes]:
+        """One field of each id's hash, for the ids that have it (one round trip)."""
+        ids = list(dict.fromkeys(invocation_ids))
+        if not ids:
+            return {}
+        values = self.client.call_repeatable(scripts.FIELD_VALUES, [self.prefix, field, *ids])
+        return {i: bytes(v) for i, v in zip(ids, values, strict=True) if v is not None}
 
     def add_history(self, entries: Sequence[tuple[str, StatusRecord]]) -> None:
         if entries:
@@ -92,32 +103,27 @@ class RedisStateBackend(BaseStateBackend):
             self.client.call_repeatable(scripts.ADD_HISTORY, [self.prefix, "", *pairs])
 
     def get_history(self, invocation_id: str) -> list[StatusRecord]:
-        raw = self.client.run(lambda r: r.lrange(self.keys.history(invocation_id), 0, -1))
-        return [decode_history(entry) for entry in raw]
+        raw = self.client.run(lambda r: r.hget(self.keys.invocation(invocation_id), "h"))
+        return decode_histories(raw)
 
     def store_results(self, results: Sequence[tuple[str, bytes]]) -> None:
-        self._store_values("res:", results)
+        self._store_values("v", results)
 
     def get_results(self, invocation_ids: Sequence[str]) -> dict[str, bytes]:
-        return self._get_values(self.keys.result, invocation_ids)
+        return self._field("v", invocation_ids)
 
     def store_exceptions(self, exceptions: Sequence[tuple[str, bytes]]) -> None:
-        self._store_values("exc:", exceptions)
+        self._store_values("x", exceptions)
 
     def get_exceptions(self, invocation_ids: Sequence[str]) -> dict[str, bytes]:
-        return self._get_values(self.keys.exception, invocation_ids)
+        return self._field("x", invocation_ids)
 
-    def _store_values(self, kind: str, values: Sequence[tuple[str, bytes]]) -> None:
+    def _store_values(self, field: str, values: Sequence[tuple[str, bytes]]) -> None:
         if values:
             pairs = [x for pair in values for x in pair]
             self.client.call_repeatable(
-                scripts.STORE, [self.prefix, kind, self.retention_ms, *pairs]
+                scripts.STORE, [self.prefix, field, self.retention_ms, *pairs]
             )
-
-    def _get_values(self, key: Any, invocation_ids: Sequence[str]) -> dict[str, bytes]:
-        ids = list(dict.fromkeys(invocation_ids))
-        values = self._mget([key(i) for i in ids])
-        return {i: bytes(v) for i, v in zip(ids, values, strict=True) if v is not None}
 
     def store_runner_heartbeat(self, info: RunnerInfo) -> None:
         encoded = json.dumps(
@@ -146,17 +152,14 @@ class RedisStateBackend(BaseStateBackend):
 
     def get_workflow_invocations(self, workflow_id: str) -> list[InvocationRecord]:
         # No per-workflow index yet: scan the records (kept for the retention window).
-        pattern = scan_pattern(self.keys.record(""))
+        start = self.keys.invocation("")
+        pattern = scan_pattern(start)
         keys = self.client.run(lambda r: [_text(k) for k in r.scan_iter(match=pattern, count=1000)])
+        ids = [key[len(start) :] for key in keys]
         found: list[InvocationRecord] = []
-        offset = len(self.keys.record(""))
-        for start in range(0, len(keys), 1000):
-            chunk = keys[start : start + 1000]
-            for key, raw in zip(chunk, self._mget(chunk), strict=True):
-                if raw:
-                    record = decode_record(key[offset:], raw)
-                    if record.workflow_id == workflow_id:
-                        found.append(record)
+        for first in range(0, len(ids), 1000):
+            records = self.get_invocations(ids[first : first + 1000])
+            found += (r for r in records.values() if r.workflow_id == workflow_id)
         return sorted(found, key=lambda r: (r.created_at, r.invocation_id))
 
     def purge(self) -> None:
