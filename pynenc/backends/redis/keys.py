@@ -29,7 +29,8 @@ Client data store
   ``P wf:<workflow_id>`` HASH    workflow data key -> serialized value (expires after
                                  ``result_retention_sec`` from its last write)
 Orchestrator
-  ``P by-status:<s>``    ZSET    ids in status ``s`` -> updated_at (finds, counts, recovery)
+  ``P by-status:<s>``    ZSET    ids in final status ``s`` -> updated_at (finds, counts)
+                         SET     ids in a non-final status ``s`` (finds, counts, recovery)
   ``P reg-keys``         HASH    registration key -> id of the non-final invocation holding it
   ``P running:<key>``    SET     ids in an active status (PENDING..RESUMED) holding running key
   ``P parked:<key>``     ZSET    CONCURRENCY_CONTROLLED ids waiting for ``key`` -> park order
@@ -40,7 +41,7 @@ Orchestrator
 
 When an invocation becomes final its ``inv`` hash gets the retention TTL, and the
 ``by-status`` sets of final statuses are trimmed to the same window. The scripts move ids
-between ``by-status`` sets once per status per batch (one variadic ZREM/ZADD), not once per
+between ``by-status`` sets once per status per batch (one variadic command), not once per
 invocation: per invocation a submission costs one HSET, a claim one HMGET and one HSET, a
 finish one HMGET, one HSET and one PEXPIRE.
 """

@@ -34,6 +34,8 @@ from pynenc.invocation.status import InvocationStatus
 from pynenc.orchestrator.base import BaseOrchestrator, ClaimResult
 
 if TYPE_CHECKING:
+    from redis.client import Pipeline
+
     from pynenc.app import Pynenc
 
 _ALL_STATUSES = [s.value for s in InvocationStatus]
@@ -254,12 +256,12 @@ class RedisOrchestrator(BaseOrchestrator):
         return found[:limit] if limit is not None else found
 
     def count_by_status(self) -> dict[InvocationStatus, int]:
-        counts = self.client.pipeline(
-            lambda pipe: [pipe.zcard(self.keys.by_status(s)) for s in _ALL_STATUSES]
-        )
-        return {
-            InvocationStatus(s): int(n) for s, n in zip(_ALL_STATUSES, counts, strict=True) if n
-        }
+        def count(pipe: Pipeline, status: InvocationStatus) -> object:
+            key = self.keys.by_status(status.value)
+            return pipe.zcard(key) if status.is_final else pipe.scard(key)
+
+        counts = self.client.pipeline(lambda pipe: [count(pipe, s) for s in InvocationStatus])
+        return {s: int(n) for s, n in zip(InvocationStatus, counts, strict=True) if n}
 
     # --- waiting ------------------------------------------------------------------------
 

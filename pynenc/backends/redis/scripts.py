@@ -245,6 +245,9 @@ local function write(key, history, status, owner, steps, extra)
 end
 -- The by-status sets are updated once per status per script: each id leaves the set of
 -- the status it had when the script first moved it and joins the set of its last one.
+-- Sets of final statuses are sorted by time (trimmed to the retention window, listed newest
+-- first); the others are plain sets: an insert into a sorted set costs several times more,
+-- and they only hold the invocations in flight.
 local moved, left, joined = {}, {}, {}
 local function move(id, old, new)
   if left[id] == nil then
@@ -269,18 +272,25 @@ local function flush_moves()
     append(joining, new, id)
   end
   for status, ids in pairs(leaving) do
+    local key, command = P .. 'by-status:' .. status, FINAL[status] and 'ZREM' or 'SREM'
     for k = 1, #ids, 1000 do
-      redis.call('ZREM', P .. 'by-status:' .. status, unpack(ids, k, math.min(k + 999, #ids)))
+      redis.call(command, key, unpack(ids, k, math.min(k + 999, #ids)))
     end
   end
   for status, ids in pairs(joining) do
+    local key = P .. 'by-status:' .. status
     for k = 1, #ids, 1000 do
-      local args = {}
-      for j = k, math.min(k + 999, #ids) do
-        args[#args + 1] = NOW
-        args[#args + 1] = ids[j]
+      local last = math.min(k + 999, #ids)
+      if FINAL[status] then
+        local args = {}
+        for j = k, last do
+          args[#args + 1] = NOW
+          args[#args + 1] = ids[j]
+        end
+        redis.call('ZADD', key, unpack(args))
+      else
+        redis.call('SADD', key, unpack(ids, k, last))
       end
-      redis.call('ZADD', P .. 'by-status:' .. status, unpack(args))
     end
   end
   moved, left, joined = {}, {}, {}
@@ -571,35 +581,47 @@ return reply({errors, unparked})
 # Read-only. ARGV: prefix, updated_before ('' = none), owner and task filters ('' = any,
 # else '=' and the value), limit (0 = none), then statuses. Reply: flat (id, task_id,
 # status, owner, num_retries, updated_at) rows, at most ``limit`` per status.
-FIND = """
+FIND = (
+    f"local FINAL = {_lua_set(s.value for s in InvocationStatus if s.is_final)}\n"
+    + """
 local P, before, owner, task = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local limit = tonumber(ARGV[5])
 local max = '+inf'
 if before ~= '' then max = '(' .. before end
+local newer = tonumber(before)
 local filtered = owner ~= '' or task ~= ''
 owner, task = string.sub(owner, 2), string.sub(task, 2)
 local out = {}
 for k = 6, #ARGV do
   local key = P .. 'by-status:' .. ARGV[k]
   local ids
-  if limit > 0 and not filtered then
+  if not FINAL[ARGV[k]] then
+    ids = redis.call('SMEMBERS', key)  -- in flight only: filtered and ordered below
+  elseif limit > 0 and not filtered then
     ids = redis.call('ZREVRANGEBYSCORE', key, max, '-inf', 'LIMIT', 0, limit)
   else
     ids = redis.call('ZREVRANGEBYSCORE', key, max, '-inf')
   end
-  local found = 0
+  local rows = {}
   for _, id in ipairs(ids) do
     local f = redis.call('HMGET', P .. 'inv:' .. id, 't', 's', 'o', 'n', 'u')
-    if f[2] and (owner == '' or f[3] == owner) and (task == '' or f[1] == task) then
-      out[#out + 1] = id
-      for c = 1, 5 do out[#out + 1] = f[c] or '' end
-      found = found + 1
-      if limit > 0 and found >= limit then break end
+    if f[2] and (owner == '' or f[3] == owner) and (task == '' or f[1] == task)
+        and (not newer or (tonumber(f[5]) or 0) < newer) then
+      rows[#rows + 1] = {id, f}
     end
+  end
+  if not FINAL[ARGV[k]] then
+    table.sort(rows, function(a, b) return (tonumber(a[2][5]) or 0) > (tonumber(b[2][5]) or 0) end)
+  end
+  for n, row in ipairs(rows) do
+    if limit > 0 and n > limit then break end
+    out[#out + 1] = row[1]
+    for c = 1, 5 do out[#out + 1] = row[2][c] or '' end
   end
 end
 return out
 """
+)
 
 
 # --- plain batch scripts: one command instead of a pipeline of N (no reply kept: repeating
