@@ -229,19 +229,21 @@ local SUFFIX = '\\t' .. NOW
 if RUNNER ~= '' then SUFFIX = SUFFIX .. '\\t' .. RUNNER end
 SUFFIX = SUFFIX .. '\\n'
 -- One write of an invocation's hash: its new status and owner, and (state backend inline)
--- its history grown by one entry per step and the extra field/value pairs.
-local function write(key, history, status, owner, steps, extra)
-  local fields = {'s', status, 'u', NOW, 'o', owner}
-  if INLINE then
-    local grown = {history or ''}
-    for k, step in ipairs(steps) do grown[k + 1] = step .. SUFFIX end
-    fields[7] = 'h'
-    fields[8] = table.concat(grown)
-  end
-  if extra then
+-- its history grown by ``entries`` and the extra field/value pairs. The common shapes are
+-- direct calls: building tables costs more than the HSET itself.
+local function write(key, history, status, owner, entries, extra)
+  if not INLINE then
+    redis.call('HSET', key, 's', status, 'u', NOW, 'o', owner)
+  elseif not extra then
+    redis.call('HSET', key, 's', status, 'u', NOW, 'o', owner, 'h', (history or '') .. entries)
+  elseif #extra == 2 then
+    redis.call('HSET', key, 's', status, 'u', NOW, 'o', owner, 'h', (history or '') .. entries,
+      extra[1], extra[2])
+  else
+    local fields = {'s', status, 'u', NOW, 'o', owner, 'h', (history or '') .. entries}
     for _, v in ipairs(extra) do fields[#fields + 1] = v end
+    redis.call('HSET', key, unpack(fields))
   end
-  redis.call('HSET', key, unpack(fields))
 end
 -- The by-status sets are updated once per status per script: each id leaves the set of
 -- the status it had when the script first moved it and joins the set of its last one.
@@ -440,6 +442,8 @@ else
   for k = 12, #ARGV do ids[#ids + 1] = ARGV[k] end
 end
 local claimed, retries, controlled, final, records = {}, {}, {}, {}, {}
+local PENDING_ENTRY = PENDING .. SUFFIX
+local STARTED_ENTRIES = PENDING_ENTRY .. RUNNING .. SUFFIX
 for _, id in ipairs(ids) do
   local key = INV .. id
   -- s o n rn rr rk h r (the last two only matter inline)
@@ -450,12 +454,12 @@ for _, id in ipairs(ids) do
     if rn ~= '' and redis.call('SCARD', P .. 'running:' .. rn) > 0 then
       if f[5] == '0' then
         if s == CC then redis.call('ZREM', parked, id) end
-        write(key, f[7], CC_FINAL, '', {CC_FINAL})
+        write(key, f[7], CC_FINAL, '', CC_FINAL .. SUFFIX)
         move(id, s, CC_FINAL)
         finalize(id, CC_FINAL, f[6] or '')
         final[#final + 1] = id
       else
-        write(key, f[7], CC, '', {CC})
+        write(key, f[7], CC, '', CC .. SUFFIX)
         move(id, s, CC)
         if not redis.call('ZSCORE', parked, id) then  -- parked already: keeps its place
           redis.call('ZADD', parked, redis.call('INCR', P .. 'park-seq'), id)
@@ -465,12 +469,12 @@ for _, id in ipairs(ids) do
     else
       local owner = transition(s, PENDING, f[2] or '', RUNNER)
       if owner then
-        local status, steps = PENDING, {PENDING}
+        local status, entries = PENDING, PENDING_ENTRY
         if start then
           owner = transition(PENDING, RUNNING, owner, RUNNER) or owner
-          status, steps = RUNNING, {PENDING, RUNNING}
+          status, entries = RUNNING, STARTED_ENTRIES
         end
-        write(key, f[7], status, owner, steps)
+        write(key, f[7], status, owner, entries)
         move(id, s, status)
         if s == CC then redis.call('ZREM', parked, id) end
         if rn ~= '' then redis.call('SADD', P .. 'running:' .. rn, id) end
@@ -522,7 +526,7 @@ while i < #ARGV do
   local f = redis.call('HMGET', key, 's', 'o', 'rn', 'rk', 'n', 'h')
   local first = f[1] or ''
   local current, owner, rn = first, f[2] or '', f[3] or ''
-  local steps, retried = {}, 0
+  local entries, retried = '', 0
   repeat
     local new = ARGV[i + 1]
     i = i + 2
@@ -548,11 +552,11 @@ while i < #ARGV do
           end
         end
       end
-      steps[#steps + 1] = new
+      entries = entries .. new .. SUFFIX
       current, owner = new, new_owner
     end
   until ARGV[i] ~= id
-  if #steps > 0 then
+  if entries ~= '' then
     local extra = values[id]
     values[id] = nil
     if retried > 0 then
@@ -560,7 +564,7 @@ while i < #ARGV do
       extra[#extra + 1] = 'n'
       extra[#extra + 1] = (tonumber(f[5]) or 0) + retried
     end
-    write(key, f[6], current, owner, steps, extra)
+    write(key, f[6], current, owner, entries, extra)
     move(id, first, current)
     if FINAL[current] then finalize(id, current, f[4] or '') end
   end
