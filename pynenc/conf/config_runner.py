@@ -20,9 +20,10 @@ class ConfigRunner(ConfigBase):
 
     runner_batch_size: int = 64  # invocations taken from the broker per loop
     graceful_shutdown_timeout_sec: float = 30.0
-    # While claims keep finding only a few calls waiting (a stream of single calls), wait
-    # this long before the next claim, so it takes a batch: fewer round trips per task for
-    # at most this much latency. A claim that had to wait for work never lingers; 0 = off.
+    # While single calls stream in (claims find a few waiting, or wait less than this for
+    # the next one), wait this long before the next claim, so it takes a batch: fewer round
+    # trips per task for at most this much latency. Lingering that catches no more than one
+    # call backs off exponentially (a caller waiting on each result); 0 = off.
     claim_linger_sec: float = 0.001
 
 

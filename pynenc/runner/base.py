@@ -18,6 +18,7 @@ from pynenc.identifiers import new_runner_id
 from pynenc.invocation.record import InvocationRecord
 from pynenc.invocation.status import InvocationStatus
 from pynenc.runner.outcomes import OutcomeWriter
+from pynenc.runner.pacing import ClaimPacer
 from pynenc.runner.recovery import recover_dead_runners, recover_stuck_pending
 from pynenc.state_backend.base import RunnerInfo
 
@@ -43,7 +44,7 @@ class BaseRunner(ABC):
         self.started_event = threading.Event()
         self.outcomes = OutcomeWriter(app, self.runner_id)
         self._heartbeat_thread: threading.Thread | None = None
-        self._trickle = False  # the last claim found a few calls waiting (claim_next)
+        self._pacer = ClaimPacer(self.conf.claim_linger_sec)
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -148,15 +149,17 @@ class BaseRunner(ABC):
     def claim_next(self, max_count: int, timeout_sec: float) -> list[tuple[InvocationRecord, int]]:
         """Take up to ``max_count`` invocations from the broker into RUNNING (PENDING when
         ``start_on_claim`` is off); returns (record, num_retries) pairs to execute."""
-        orchestrator, start = self.app.orchestrator, self.start_on_claim
-        linger = self.conf.claim_linger_sec
-        if self._trickle and linger > 0:
+        orchestrator, start, pacer = self.app.orchestrator, self.start_on_claim, self._pacer
+        linger = pacer.linger_sec()
+        if linger:
             self.stop_event.wait(linger)
         claim = orchestrator.claim_next(max_count, 0, self.runner_id, start=start)  # no wait
-        # found work at once but under half a batch: calls are trickling in one by one
-        self._trickle = 0 < len(claim.claimed) < max_count // 2
+        waited: float | None = None
         if not claim.claimed:
+            began = time.monotonic()
             claim = orchestrator.claim_next(max_count, timeout_sec, self.runner_id, start=start)
+            waited = time.monotonic() - began
+        pacer.claimed(len(claim.claimed), max_count, waited)
         if not claim.claimed:
             return []
         records = claim.records

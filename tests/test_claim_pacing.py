@@ -1,0 +1,59 @@
+"""When a runner lingers before claiming: only while single calls stream in, and less and
+less while lingering catches nothing more (a caller waiting on each result)."""
+
+from __future__ import annotations
+
+from pynenc.runner.pacing import MAX_BACKOFF, ClaimPacer
+
+LINGER = 0.001
+BATCH = 64
+
+
+def lingers(pacer: ClaimPacer, claims: list[int], waited: float | None = None) -> list[bool]:
+    """Run claims of the given sizes; True where the pacer lingered before the claim."""
+    out = []
+    for count in claims:
+        out.append(pacer.linger_sec() > 0)
+        pacer.claimed(count, BATCH, waited)
+    return out
+
+
+def test_a_stream_of_single_calls_found_at_once_is_claimed_after_a_linger() -> None:
+    pacer = ClaimPacer(LINGER)
+    assert lingers(pacer, [3, 5, 4, 6]) == [False, True, True, True]
+
+
+def test_a_claim_that_woke_soon_after_waiting_counts_as_a_stream() -> None:
+    pacer = ClaimPacer(LINGER)
+    assert lingers(pacer, [1, 4], waited=LINGER / 4) == [False, True]
+
+
+def test_work_after_a_long_wait_or_a_full_batch_is_claimed_at_once() -> None:
+    assert lingers(ClaimPacer(LINGER), [1, 1, 1], waited=0.5) == [False] * 3
+    assert lingers(ClaimPacer(LINGER), [BATCH, BATCH, BATCH]) == [False] * 3
+    assert lingers(ClaimPacer(LINGER), [0, 0, 0]) == [False] * 3
+
+
+def test_lingering_that_catches_one_call_backs_off_exponentially() -> None:
+    pacer = ClaimPacer(LINGER)
+    # a caller that waits for each result before its next call: every claim takes one,
+    # arriving soon after the previous claim
+    pattern = lingers(pacer, [1] * 40, waited=LINGER / 4)
+    lingered_at = [k for k, lingered in enumerate(pattern) if lingered]
+    assert lingered_at == [1, 3, 6, 11, 20, 37]  # gaps 1, 2, 4, 8, 16 claims
+
+
+def test_backoff_is_capped_and_resets_when_lingering_pays() -> None:
+    pacer = ClaimPacer(LINGER)
+    lingers(pacer, [1] * 5000, waited=LINGER / 4)
+    pattern = lingers(pacer, [1] * (3 * MAX_BACKOFF), waited=LINGER / 4)
+    assert 2 <= sum(pattern) <= 3  # once per MAX_BACKOFF claims at most
+    # then calls stream in faster: a linger catches several, and the next claims linger
+    while not pacer.linger_sec():
+        pacer.claimed(1, BATCH, LINGER / 4)
+    pacer.claimed(5, BATCH, None)
+    assert lingers(pacer, [5, 5, 5]) == [True, True, True]
+
+
+def test_a_zero_linger_never_waits() -> None:
+    assert lingers(ClaimPacer(0.0), [3, 3, 3]) == [False] * 3
