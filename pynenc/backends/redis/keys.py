@@ -18,7 +18,8 @@ Invocations (state backend and orchestrator)
                                  fields: s status, o owner ("" = none), n num_retries,
                                  u updated_at, t task_id, rk registration key, rn running key,
                                  nk non-key arguments ("" = none, "+" + value), rr reroute on
-                                 control. Disjoint field names: a state backend and an
+                                 control ("0" = no; absent fields hold their
+                                 defaults). Disjoint field names: a state backend and an
                                  orchestrator on different servers or prefixes keep their
                                  own halves of it.
 State backend

@@ -335,6 +335,7 @@ _ORCHESTRATOR = PRELUDE + BROKER_LUA + STATUS_LUA + ORCHESTRATOR_LUA
 # invocation stands for and the row index of each fresh one; or nil and the task id on a
 # non-key arguments mismatch, having written nothing.
 REGISTER_LUA = """
+local OPTIONAL_FIELDS = {'rk', 'rn', 'nk', 'rr'}
 local function register(rows, stride, with_record)
   local holders, taken, fresh = {}, {}, {}
   for b = 1, #rows, stride do
@@ -361,11 +362,19 @@ local function register(rows, stride, with_record)
   local registered = REGISTERED .. SUFFIX
   for _, b in ipairs(fresh) do
     local id = rows[b]
-    local fields = {'s', REGISTERED, 'n', 0, 'u', NOW, 't', rows[b + 1], 'rk', rows[b + 2],
-      'rn', rows[b + 3], 'nk', rows[b + 4], 'rr', rows[b + 5], 'o', ''}
+    -- fields at their default ('' or reroute '1', no retries) are left out: an absent
+    -- field reads as its default, and each one costs memory for the invocation's life
+    local fields = {'s', REGISTERED, 'u', NOW, 't', rows[b + 1]}
+    for k, name in ipairs(OPTIONAL_FIELDS) do
+      local value = rows[b + 1 + k]
+      if value ~= '' and not (name == 'rr' and value == '1') then
+        fields[#fields + 1] = name
+        fields[#fields + 1] = value
+      end
+    end
     if INLINE then
-      fields[19] = 'h'
-      fields[20] = registered
+      fields[#fields + 1] = 'h'
+      fields[#fields + 1] = registered
     end
     if with_record then
       fields[#fields + 1] = 'r'
