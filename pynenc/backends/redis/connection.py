@@ -273,12 +273,13 @@ def client_for(app: Pynenc) -> tuple[RedisClient, str]:
 class _Watch:
     """Ids one caller waits for; the listener removes them as they are announced."""
 
-    __slots__ = ("event", "pending", "recheck")
+    __slots__ = ("event", "pending", "progressed", "recheck")
 
     def __init__(self, pending: set[str]) -> None:
         self.pending = pending
         self.event = threading.Event()
         self.recheck = False
+        self.progressed = False  # announcements removed some ids since the caller looked
 
 
 class IdListener:
@@ -392,5 +393,6 @@ class IdListener:
                     watch.event.set()
                 elif watch.pending & ids:
                     watch.pending -= ids
+                    watch.progressed = True
                     if not watch.pending:
                         watch.event.set()

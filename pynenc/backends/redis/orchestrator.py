@@ -290,8 +290,10 @@ class RedisOrchestrator(BaseOrchestrator):
                 watch.event.clear()
                 if not listener.snapshot(watch):
                     return True
-                recheck = not woken or watch.recheck
-                watch.recheck = False
+                # the safety re-check reads every pending id: only when announcements
+                # stopped coming (a long wait on many ids keeps seeing progress)
+                recheck = watch.recheck or (not woken and not watch.progressed)
+                watch.recheck = watch.progressed = False
         finally:
             listener.unwatch(watch)
 
