@@ -94,7 +94,10 @@ class RedisStateBackend(BaseStateBackend):
         ids = list(dict.fromkeys(invocation_ids))
         if not ids:
             return {}
-        values = self.client.call_repeatable(scripts.FIELD_VALUES, [self.prefix, field, *ids])
+        if len(ids) == 1:  # a plain HGET costs the server a third of a script call
+            values = [self.client.execute("HGET", self.keys.invocation(ids[0]), field)]
+        else:
+            values = self.client.call_repeatable(scripts.FIELD_VALUES, [self.prefix, field, *ids])
         return {i: bytes(v) for i, v in zip(ids, values, strict=True) if v is not None}
 
     def add_history(self, entries: Sequence[tuple[str, StatusRecord]]) -> None:
