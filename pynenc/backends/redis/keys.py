@@ -24,6 +24,9 @@ Invocations (state backend and orchestrator)
                                  own halves of it.
 State backend
   ``P runners``          HASH    runner_id -> JSON of its last heartbeat
+  ``P wf-inv:<wf_id>``   SET     ids of a workflow run's children (its root's id is the
+                                 workflow id); expires twice the retention after its
+                                 last addition
 Client data store
   ``P cds:<key>``        STRING  a large serialized value by its content key (SET NX; no
                                  TTL: shared by every invocation passing it)
@@ -54,7 +57,7 @@ import re
 # Every key kind, by the component that owns (and purges) it.
 BROKER_KINDS = frozenset({"queue", "delayed", "delayed-seq", "wake"})
 # ``inv`` hashes hold both the state backend's and the orchestrator's fields.
-STATE_KINDS = frozenset({"inv", "runners", "wf"})
+STATE_KINDS = frozenset({"inv", "runners", "wf", "wf-inv"})
 CLIENT_DATA_KINDS = frozenset({"cds"})
 ORCHESTRATOR_KINDS = frozenset(
     {"inv", "by-status", "reg-keys", "running", "parked", "park-seq", "reply"}
@@ -98,6 +101,9 @@ class Keys:
 
     def workflow_data(self, workflow_id: str) -> str:
         return f"{self.prefix}wf:{workflow_id}"
+
+    def workflow_members(self, workflow_id: str) -> str:
+        return f"{self.prefix}wf-inv:{workflow_id}"
 
     def by_status(self, status: str) -> str:
         return f"{self.prefix}by-status:{status}"

@@ -22,7 +22,12 @@ from pynenc.backends.redis import scripts
 from pynenc.backends.redis.broker import RedisBroker
 from pynenc.backends.redis.connection import SAFETY_RECHECK_SEC, IdListener, client_for
 from pynenc.backends.redis.keys import ORCHESTRATOR_KINDS, Keys
-from pynenc.backends.redis.state_backend import RedisStateBackend, decode_record, encode_record
+from pynenc.backends.redis.state_backend import (
+    RedisStateBackend,
+    decode_record,
+    encode_record,
+    workflow_parent,
+)
 from pynenc.exceptions import (
     InvalidStatusTransitionError,
     KeyArgumentsMismatchError,
@@ -105,7 +110,7 @@ class RedisOrchestrator(BaseOrchestrator):
         rows: list[Any] = []
         for r, record in zip(registrations, records, strict=True):
             rows += _registration_args(r)
-            rows.append(encode_record(record))
+            rows += (encode_record(record), workflow_parent(record))
         # raw str type: the cmsgpack of Redis 7.0 reads no bin type (values stay bytes)
         args = [*self._args(time.time(), None), msgpack.packb(rows, use_bin_type=False)]
         ids = _holders(registrations, self.client.call(scripts.SUBMIT, self.prefix, args))

@@ -403,16 +403,47 @@ return reply({'ok', taken})
 """
 )
 
+# Children of a workflow run (not its root, whose id is the workflow id) join the run's
+# ``wf-inv`` set: ``members`` is a flat (workflow id, invocation id) list. The set expires
+# twice the retention after its last addition, by then its members are gone too.
+WORKFLOW_MEMBERS_LUA = """
+local function add_workflow_members(prefix, members, ttl_ms)
+  local by_workflow, order = {}, {}
+  for k = 1, #members, 2 do
+    local ids = by_workflow[members[k]]
+    if not ids then
+      ids = {}
+      by_workflow[members[k]] = ids
+      order[#order + 1] = members[k]
+    end
+    ids[#ids + 1] = members[k + 1]
+  end
+  for _, workflow_id in ipairs(order) do
+    local key = prefix .. 'wf-inv:' .. workflow_id
+    local ids = by_workflow[workflow_id]
+    for k = 1, #ids, 1000 do redis.call('SADD', key, unpack(ids, k, math.min(k + 999, #ids))) end
+    redis.call('PEXPIRE', key, ttl_ms)
+  end
+end
+"""
+
 # The client's whole write for a batch (only with the state backend inline): REGISTER's
-# registrations, each followed by its record's bytes, packed in ARGV[10] as one msgpack
-# array (one argument instead of seven per invocation); the fresh ones are stored with
-# their records and, when ROUTE_INLINE, their ids queued in order. Reply as REGISTER's.
+# registrations, each followed by its record's bytes and its workflow id when it is a
+# workflow's child ('' otherwise), packed in ARGV[10] as one msgpack array (one argument
+# instead of eight per invocation); the fresh ones are stored with their records and, when
+# ROUTE_INLINE, their ids queued in order. Reply as REGISTER's.
 SUBMIT = (
     _REGISTERING
+    + WORKFLOW_MEMBERS_LUA
     + """
 local rows = cmsgpack.unpack(ARGV[10])
-local taken, detail = register(rows, 7, true)
+local taken, detail = register(rows, 8, true)
 if not taken then return cjson.encode({'mismatch', detail}) end
+local members = {}
+for _, b in ipairs(detail) do
+  if rows[b + 7] ~= '' then members[#members + 1] = rows[b + 7]; members[#members + 1] = rows[b] end
+end
+add_workflow_members(P, members, 2 * tonumber(RETENTION))
 announce()
 if ROUTE_INLINE then
   local ids = {}
@@ -655,6 +686,22 @@ for k = 4, #ARGV, 2 do
 end
 return 1
 """
+
+# ARGV[2] workflow index TTL in ms, then (id, record, workflow id of a child or '')
+# triples: records not stored yet are, children join their run's set.
+STORE_RECORDS = (
+    WORKFLOW_MEMBERS_LUA
+    + """
+local P = ARGV[1]
+local members = {}
+for k = 3, #ARGV, 3 do
+  redis.call('HSETNX', P .. 'inv:' .. ARGV[k], 'r', ARGV[k + 1])
+  if ARGV[k + 2] ~= '' then members[#members + 1] = ARGV[k + 2]; members[#members + 1] = ARGV[k] end
+end
+add_workflow_members(P, members, ARGV[2])
+return 1
+"""
+)
 
 # ids -> the field's value per id (nil when missing).
 FIELD_VALUES = """

@@ -17,7 +17,7 @@ import msgpack
 
 from pynenc.backends.redis import scripts
 from pynenc.backends.redis.connection import client_for
-from pynenc.backends.redis.keys import STATE_KINDS, Keys, scan_pattern
+from pynenc.backends.redis.keys import STATE_KINDS, Keys
 from pynenc.invocation.record import InvocationRecord
 from pynenc.invocation.status import InvocationStatus, StatusRecord
 from pynenc.state_backend.base import BaseStateBackend, RunnerInfo
@@ -67,6 +67,11 @@ def decode_record(invocation_id: str, raw: bytes) -> InvocationRecord:
     )
 
 
+def workflow_parent(r: InvocationRecord) -> str:
+    """The workflow id of a workflow's child, '' for a run's root (its own workflow)."""
+    return "" if r.workflow_id == r.invocation_id else r.workflow_id
+
+
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
@@ -83,8 +88,11 @@ class RedisStateBackend(BaseStateBackend):
 
     def store_invocations(self, records: Sequence[InvocationRecord]) -> None:
         if records:
-            pairs = [x for r in records for x in (r.invocation_id, encode_record(r))]
-            self.client.call_repeatable(scripts.STORE, [self.prefix, "r", "", *pairs])
+            triples = [
+                x for r in records for x in (r.invocation_id, encode_record(r), workflow_parent(r))
+            ]
+            ttl = 2 * self.retention_ms
+            self.client.call_repeatable(scripts.STORE_RECORDS, [self.prefix, ttl, *triples])
 
     def get_invocations(self, invocation_ids: Sequence[str]) -> dict[str, InvocationRecord]:
         return {i: decode_record(i, raw) for i, raw in self._field("r", invocation_ids).items()}
@@ -154,11 +162,10 @@ class RedisStateBackend(BaseStateBackend):
         return raw if isinstance(raw, bytes) else str(raw).encode()
 
     def get_workflow_invocations(self, workflow_id: str) -> list[InvocationRecord]:
-        # No per-workflow index yet: scan the records (kept for the retention window).
-        start = self.keys.invocation("")
-        pattern = scan_pattern(start)
-        keys = self.client.run(lambda r: [_text(k) for k in r.scan_iter(match=pattern, count=1000)])
-        ids = [key[len(start) :] for key in keys]
+        """The run's root (whose id is the workflow id) and the children in its index."""
+        key = self.keys.workflow_members(workflow_id)
+        children = self.client.run(lambda r: [_text(i) for i in r.smembers(key)])
+        ids = [workflow_id, *children]
         found: list[InvocationRecord] = []
         for first in range(0, len(ids), 1000):
             records = self.get_invocations(ids[first : first + 1000])
