@@ -1,0 +1,73 @@
+"""What every call of one task shares when it is submitted, derived once from its config."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pynenc._speedups.hashing import arguments_key
+from pynenc.conf.config_task import ConcurrencyControlType
+from pynenc.invocation.record import Registration
+
+if TYPE_CHECKING:
+    from pynenc.conf.config_task import ConfigTask
+
+_VALUE_FREE = (ConcurrencyControlType.DISABLED, ConcurrencyControlType.TASK)
+
+
+class SubmitPlan:
+    """Registration rules of a task's calls; ``fixed_keys`` is (registration key, running
+    key) when neither depends on the arguments, else None."""
+
+    __slots__ = ("conf", "fixed_keys", "force_new_workflow", "task_id")
+
+    def __init__(self, task_id: str, conf: ConfigTask) -> None:
+        self.task_id = task_id
+        self.conf = conf  # the config this plan was derived from
+        self.force_new_workflow = bool(conf.force_new_workflow)
+        modes = (conf.registration_concurrency, conf.running_concurrency)
+        self.fixed_keys: tuple[str | None, str | None] | None = None
+        if all(mode in _VALUE_FREE for mode in modes):
+            registration, running = (self._fixed_key(mode) for mode in modes)
+            self.fixed_keys = (registration, running)
+
+    def _fixed_key(self, mode: ConcurrencyControlType) -> str | None:
+        return self.task_id if mode is ConcurrencyControlType.TASK else None
+
+    def fixed_registrations(self, invocation_ids: list[str]) -> list[Registration]:
+        """Registrations of calls whose keys do not depend on their arguments."""
+        registration_key, running_key = self.fixed_keys or (None, None)
+        task_id, reroute = self.task_id, self.conf.reroute_on_concurrency_control
+        return [
+            Registration(i, task_id, registration_key, running_key, None, reroute)
+            for i in invocation_ids
+        ]
+
+    def registration(self, invocation_id: str, values: dict[str, bytes]) -> Registration:
+        """Registration of a call from its serialized arguments (keys as stored)."""
+        conf, task_id = self.conf, self.task_id
+        keys = conf.key_arguments
+        registration_mode = conf.registration_concurrency
+        non_key = None
+        if conf.on_diff_non_key_args_raise and registration_mode is ConcurrencyControlType.KEYS:
+            non_key = arguments_key(values, tuple(n for n in values if n not in keys))
+        return Registration(
+            invocation_id,
+            task_id,
+            concurrency_key(registration_mode, task_id, values, keys),
+            concurrency_key(conf.running_concurrency, task_id, values, keys),
+            non_key,
+            conf.reroute_on_concurrency_control,
+        )
+
+
+def concurrency_key(
+    mode: ConcurrencyControlType, task_id: str, values: dict[str, bytes], keys: tuple[str, ...]
+) -> str | None:
+    """The key two invocations share when concurrency control treats them as the same."""
+    if mode is ConcurrencyControlType.DISABLED:
+        return None
+    if mode is ConcurrencyControlType.TASK:
+        return task_id
+    if mode is ConcurrencyControlType.ARGUMENTS:
+        return f"{task_id}:{arguments_key(values)}"
+    return f"{task_id}:{arguments_key(values, keys)}"
