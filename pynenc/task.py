@@ -122,7 +122,7 @@ class Task(Generic[P, R]):
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> BaseInvocation[R]:
         if self.app.conf.dev_mode_force_sync_tasks:
             return self._run_inline(args, kwargs)
-        return self.app.submitter.submit(self, [self.bind(args, kwargs)])[0]
+        return self.app.submitter.submit_one(self, self.bind(args, kwargs))
 
     def bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
         """Arguments by name, defaults applied, as the function would see them."""

@@ -22,39 +22,51 @@ cdef inline void _put_u32(char* out, uint32_t value) noexcept:
 
 def encode_calls(list calls, object dumps, Py_ssize_t min_size):
     cdef list envelopes = []
-    cdef list left = []
+    cdef dict left = {}
     cdef dict names = {}  # argument name -> its utf-8 bytes, shared by the whole batch
     cdef list parts = []  # (name bytes, value bytes) of the call being encoded
     cdef Py_ssize_t index = 0
     cdef Py_ssize_t total
     cdef object kwargs, name, value, data, encoded
-    cdef bint inline
+    cdef bint serialized, small
     for kwargs in calls:
         parts.clear()
         total = HEADER
-        inline = True
+        serialized = small = True
         for name, value in (<dict>kwargs).items():
             try:
                 data = dumps(value)
             except Exception:
-                inline = False
+                serialized = False
                 break
-            if type(data) is not bytes or PyBytes_GET_SIZE(data) >= min_size:
-                inline = False
+            if type(data) is not bytes:
+                serialized = False
                 break
+            if PyBytes_GET_SIZE(data) >= min_size:
+                small = False
             encoded = names.get(name)
             if encoded is None:
                 encoded = names[name] = (<str>name).encode()
             parts.append(encoded)
             parts.append(data)
             total += NAME_HEADER + PyBytes_GET_SIZE(encoded) + VALUE_HEADER + PyBytes_GET_SIZE(data)
-        if inline:
+        if serialized and small:
             envelopes.append(_pack(parts, total))
         else:
             envelopes.append(None)
-            left.append(index)
+            left[index] = _values(kwargs, parts) if serialized else None
         index += 1
     return envelopes, left
+
+
+cdef dict _values(dict kwargs, list parts):
+    """Name -> serialized value of a call, from the (name bytes, value bytes) parts."""
+    cdef dict values = {}
+    cdef Py_ssize_t i = 1
+    for name in kwargs:
+        values[name] = parts[i]
+        i += 2
+    return values
 
 
 cdef bytes _pack(list parts, Py_ssize_t total):

@@ -6,10 +6,11 @@ from typing import TYPE_CHECKING
 
 from pynenc._speedups.hashing import arguments_key
 from pynenc.conf.config_task import ConcurrencyControlType
-from pynenc.invocation.record import Registration
+from pynenc.invocation.record import InvocationRecord, Registration
 
 if TYPE_CHECKING:
     from pynenc.conf.config_task import ConfigTask
+    from pynenc.context import InvocationContext
 
 _VALUE_FREE = (ConcurrencyControlType.DISABLED, ConcurrencyControlType.TASK)
 
@@ -41,6 +42,29 @@ class SubmitPlan:
             Registration(i, task_id, registration_key, running_key, None, reroute)
             for i in invocation_ids
         ]
+
+    def record(
+        self, invocation_id: str, envelope: bytes, parent: InvocationContext | None, now: float
+    ) -> InvocationRecord:
+        """The record of a call made from ``parent`` (None: from outside any invocation)."""
+        task_id = self.task_id
+        if parent is None:
+            return InvocationRecord(
+                invocation_id, task_id, envelope, None, invocation_id, task_id, now
+            )
+        if self.force_new_workflow:
+            workflow_id, workflow_task_id = invocation_id, task_id
+        else:
+            workflow_id, workflow_task_id = parent.workflow_id, parent.workflow_task_id
+        return InvocationRecord(
+            invocation_id,
+            task_id,
+            envelope,
+            parent.invocation_id,
+            workflow_id,
+            workflow_task_id,
+            now,
+        )
 
     def registration(self, invocation_id: str, values: dict[str, bytes]) -> Registration:
         """Registration of a call from its serialized arguments (keys as stored)."""

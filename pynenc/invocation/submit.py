@@ -5,13 +5,14 @@ from __future__ import annotations
 import contextvars
 import os
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pynenc._speedups.batch import encode_calls
 from pynenc.call import pack_arguments, serialize_arguments
 from pynenc.context import current_invocation
-from pynenc.identifiers import new_invocation_ids
+from pynenc.identifiers import new_invocation_id, new_invocation_ids
 from pynenc.invocation.dist import DistributedInvocation
 from pynenc.invocation.plan import SubmitPlan
 from pynenc.invocation.record import InvocationRecord, Registration
@@ -19,12 +20,22 @@ from pynenc.invocation.record import InvocationRecord, Registration
 if TYPE_CHECKING:
     from pynenc.app import Pynenc
     from pynenc.client_data_store.base import BaseClientDataStore
+    from pynenc.orchestrator.base import BaseOrchestrator
     from pynenc.serializer.base import BaseSerializer
     from pynenc.task import Task
 
 SUBMIT_BATCH = 2000  # invocations per backend write; bounds memory of one write
 
 Batch = tuple[list[Registration], list[InvocationRecord]]
+# what ``encode_calls`` returns: envelopes, and the calls left to the generic path
+Encoded = tuple[list[bytes | None], dict[int, dict[str, bytes] | None]]
+
+
+class _Components(NamedTuple):
+    serializer: BaseSerializer
+    dumps: Callable[[Any], bytes]
+    store: BaseClientDataStore
+    orchestrator: BaseOrchestrator
 
 
 class _BatchBuilder:
@@ -35,12 +46,12 @@ class _BatchBuilder:
     whole batch encoded in one pass. Any other call takes the generic one."""
 
     def __init__(
-        self, app: Pynenc, task: Task[Any, Any], plan: SubmitPlan, common: dict[str, Any]
+        self, parts: _Components, task: Task[Any, Any], plan: SubmitPlan, common: dict[str, Any]
     ) -> None:
         self.task = task
         self.plan = plan
-        self.serializer: BaseSerializer = app.serializer
-        self.store: BaseClientDataStore = app.client_data_store
+        self.serializer = parts.serializer
+        self.store = parts.store
         self.pending: dict[str, bytes] = {}  # blobs to store before the batch is written
         self.common_values: dict[str, bytes] = {}
         self.common_refs: frozenset[str] = frozenset()
@@ -49,30 +60,31 @@ class _BatchBuilder:
             self.common_values, self.common_refs = self.store.externalize(
                 task, values, self.pending
             )
-        parent = current_invocation.get()
-        self.parent_id = parent.invocation_id if parent else None
-        self.own_workflow = parent is None or plan.force_new_workflow
-        self.workflow = (
-            ("", "") if parent is None else (parent.workflow_id, parent.workflow_task_id)
-        )
+        self.parent = current_invocation.get()
 
-    def build(self, calls: list[dict[str, Any]]) -> Batch:
+    def build(self, calls: list[dict[str, Any]], encoded: Encoded | None = None) -> Batch:
+        """Registrations and records of ``calls``; ``encoded`` is ``encode_calls`` of them
+        when the caller already ran it."""
         now = time.time()
         ids = new_invocation_ids(len(calls), now)
-        if self.common_values or self.plan.fixed_keys is None:
-            envelopes: list[bytes | None] = [None] * len(calls)
-            left = range(len(calls))
+        if encoded is not None:
+            envelopes, left = encoded
+        elif self.common_values or self.plan.fixed_keys is None:
+            envelopes, left = [None] * len(calls), dict.fromkeys(range(len(calls)))
         else:
             envelopes, left = encode_calls(calls, self.serializer.dumps, self.store.min_size)
         registrations: list[Registration | None] = [None] * len(calls) if left else []
-        for index in left:
-            envelopes[index], registrations[index] = self._generic(ids[index], calls[index])
+        for index, values in left.items():
+            envelopes[index], registrations[index] = self._generic(ids[index], calls[index], values)
         return self._registrations(ids, registrations), self._records(ids, envelopes, now)
 
-    def _generic(self, invocation_id: str, kwargs: dict[str, Any]) -> tuple[bytes, Registration]:
-        """Envelope and registration of one call: large values externalized, errors named."""
-        task_id = self.task.task_id
-        values = serialize_arguments(self.serializer, task_id, kwargs)
+    def _generic(
+        self, invocation_id: str, kwargs: dict[str, Any], values: dict[str, bytes] | None
+    ) -> tuple[bytes, Registration]:
+        """Envelope and registration of one call: large values externalized, errors named
+        (``values``: its arguments already serialized, if they are)."""
+        if values is None:
+            values = serialize_arguments(self.serializer, self.task.task_id, kwargs)
         values, references = self.store.externalize(self.task, values, self.pending)
         if self.common_values:
             values = {**self.common_values, **values}
@@ -91,17 +103,8 @@ class _BatchBuilder:
     def _records(
         self, ids: list[str], envelopes: list[bytes | None], now: float
     ) -> list[InvocationRecord]:
-        task_id, parent_id = self.task.task_id, self.parent_id
-        if self.own_workflow:
-            return [
-                InvocationRecord(i, task_id, e, parent_id, i, task_id, now)  # type: ignore[arg-type]
-                for i, e in zip(ids, envelopes, strict=True)
-            ]
-        workflow_id, workflow_task_id = self.workflow
-        return [
-            InvocationRecord(i, task_id, e, parent_id, workflow_id, workflow_task_id, now)  # type: ignore[arg-type]
-            for i, e in zip(ids, envelopes, strict=True)
-        ]
+        record, parent = self.plan.record, self.parent
+        return [record(i, e, parent, now) for i, e in zip(ids, envelopes, strict=True)]  # type: ignore[arg-type]
 
 
 class Submitter:
@@ -110,6 +113,7 @@ class Submitter:
         self._writer: ThreadPoolExecutor | None = None
         self._writer_pid = 0
         self._plans: dict[str, SubmitPlan] = {}
+        self._parts: _Components | None = None
 
     def _background(self) -> ThreadPoolExecutor:
         """One thread that writes a batch while the caller builds the next (made again
@@ -132,21 +136,62 @@ class Submitter:
         calls: list[dict[str, Any]],
         common: dict[str, Any] | None = None,
     ) -> list[DistributedInvocation[Any]]:
-        builder = _BatchBuilder(self.app, task, self.plan(task), common or {})
-        write = self.app.orchestrator.submit_invocations
+        builder = _BatchBuilder(
+            self._parts or self._components(), task, self.plan(task), common or {}
+        )
+        return self._write(task, builder, calls)
+
+    def submit_one(
+        self, task: Task[Any, Any], kwargs: dict[str, Any]
+    ) -> DistributedInvocation[Any]:
+        """One call (``task(...)``): the same write as ``submit``, built with less ado when
+        its arguments are small and its registration does not depend on them."""
+        plan = self.plan(task)
+        parts = self._parts or self._components()
+        encoded = None
+        if plan.fixed_keys is not None:
+            encoded = encode_calls([kwargs], parts.dumps, parts.store.min_size)
+            envelope = encoded[0][0]
+            if envelope is not None:
+                invocation_id = new_invocation_id()
+                now = time.time()
+                record = plan.record(invocation_id, envelope, current_invocation.get(), now)
+                registration = plan.fixed_registrations([invocation_id])
+                ids = parts.orchestrator.submit_invocations(registration, [record])
+                return DistributedInvocation(task, ids[0])
+        builder = _BatchBuilder(self._parts or self._components(), task, plan, {})
+        return self._write(task, builder, [kwargs], encoded)[0]
+
+    def _components(self) -> _Components:
+        """The app's components this submitter writes with (a reconfigured app makes a
+        new submitter, so they never go stale)."""
+        app = self.app
+        serializer = app.serializer
+        self._parts = _Components(
+            serializer, serializer.dumps, app.client_data_store, app.orchestrator
+        )
+        return self._parts
+
+    def _write(
+        self,
+        task: Task[Any, Any],
+        builder: _BatchBuilder,
+        calls: list[dict[str, Any]],
+        encoded: Encoded | None = None,
+    ) -> list[DistributedInvocation[Any]]:
+        write = (self._parts or self._components()).orchestrator.submit_invocations
         invocations: list[DistributedInvocation[Any]] = []
         # batches are written in order, each while the next one is built; at most one is
         # in flight, so the queue keeps the calls' order and a failure stops the rest
         in_flight: Future[list[str]] | None = None
         for start in range(0, len(calls), SUBMIT_BATCH):
-            registrations, records = builder.build(calls[start : start + SUBMIT_BATCH])
+            registrations, records = builder.build(calls[start : start + SUBMIT_BATCH], encoded)
             if in_flight is not None:
                 invocations += [DistributedInvocation(task, i) for i in in_flight.result()]
-            self.app.client_data_store.flush(builder.pending)  # before records point at them
+            builder.store.flush(builder.pending)  # before any record points at them
             if start + SUBMIT_BATCH >= len(calls):  # the last (often only) batch: no thread
-                invocations += [
-                    DistributedInvocation(task, i) for i in write(registrations, records)
-                ]
+                ids = write(registrations, records)
+                invocations += [DistributedInvocation(task, i) for i in ids]
                 return invocations
             context = contextvars.copy_context()
             in_flight = self._background().submit(context.run, write, registrations, records)
