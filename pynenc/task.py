@@ -169,7 +169,8 @@ class Task(Generic[P, R]):
             calls = [self._to_kwargs_with_common(item, common) for item in param_iter]
         else:
             calls = self._bind_items(param_iter)
-        return InvocationGroup(self, self.app.submitter.submit(self, calls, common=common))
+        ids = self.app.submitter.submit_ids(self, calls, common=common)
+        return InvocationGroup(self, invocation_ids=ids)
 
     def _bind_items(self, items: Iterable[ArgumentsLike]) -> list[dict[str, Any]]:
         """Each item bound like a call; tuples that fill a plain signature take a short cut."""

@@ -66,6 +66,32 @@ class SubmitPlan:
             now,
         )
 
+    def records(
+        self,
+        ids: list[str],
+        envelopes: list[bytes],
+        parent: InvocationContext | None,
+        now: float,
+    ) -> list[InvocationRecord]:
+        """``record`` of each (id, envelope) pair, made in one pass."""
+        task_id = self.task_id
+        if parent is None:
+            return [
+                InvocationRecord(i, task_id, e, None, i, task_id, now)
+                for i, e in zip(ids, envelopes, strict=True)
+            ]
+        if self.force_new_workflow:
+            return [self.record(i, e, parent, now) for i, e in zip(ids, envelopes, strict=True)]
+        parent_id, workflow_id, workflow_task_id = (
+            parent.invocation_id,
+            parent.workflow_id,
+            parent.workflow_task_id,
+        )
+        return [
+            InvocationRecord(i, task_id, e, parent_id, workflow_id, workflow_task_id, now)
+            for i, e in zip(ids, envelopes, strict=True)
+        ]
+
     def registration(self, invocation_id: str, values: dict[str, bytes]) -> Registration:
         """Registration of a call from its serialized arguments (keys as stored)."""
         conf, task_id = self.conf, self.task_id

@@ -103,8 +103,7 @@ class _BatchBuilder:
     def _records(
         self, ids: list[str], envelopes: list[bytes | None], now: float
     ) -> list[InvocationRecord]:
-        record, parent = self.plan.record, self.parent
-        return [record(i, e, parent, now) for i, e in zip(ids, envelopes, strict=True)]  # type: ignore[arg-type]
+        return self.plan.records(ids, envelopes, self.parent, now)  # type: ignore[arg-type]
 
 
 class Submitter:
@@ -136,10 +135,19 @@ class Submitter:
         calls: list[dict[str, Any]],
         common: dict[str, Any] | None = None,
     ) -> list[DistributedInvocation[Any]]:
-        builder = _BatchBuilder(
-            self._parts or self._components(), task, self.plan(task), common or {}
-        )
-        return self._write(task, builder, calls)
+        return [DistributedInvocation(task, i) for i in self.submit_ids(task, calls, common)]
+
+    def submit_ids(
+        self,
+        task: Task[Any, Any],
+        calls: list[dict[str, Any]],
+        common: dict[str, Any] | None = None,
+    ) -> list[str]:
+        """Ids of the invocations standing for ``calls``, in order (an existing invocation's
+        id where registration concurrency reuses it)."""
+        parts = self._parts or self._components()
+        builder = _BatchBuilder(parts, task, self.plan(task), common or {})
+        return self._write(builder, calls)
 
     def submit_one(
         self, task: Task[Any, Any], kwargs: dict[str, Any]
@@ -160,7 +168,7 @@ class Submitter:
                 ids = parts.orchestrator.submit_invocations(registration, [record])
                 return DistributedInvocation(task, ids[0])
         builder = _BatchBuilder(self._parts or self._components(), task, plan, {})
-        return self._write(task, builder, [kwargs], encoded)[0]
+        return DistributedInvocation(task, self._write(builder, [kwargs], encoded)[0])
 
     def _components(self) -> _Components:
         """The app's components this submitter writes with (a reconfigured app makes a
@@ -173,26 +181,21 @@ class Submitter:
         return self._parts
 
     def _write(
-        self,
-        task: Task[Any, Any],
-        builder: _BatchBuilder,
-        calls: list[dict[str, Any]],
-        encoded: Encoded | None = None,
-    ) -> list[DistributedInvocation[Any]]:
+        self, builder: _BatchBuilder, calls: list[dict[str, Any]], encoded: Encoded | None = None
+    ) -> list[str]:
         write = (self._parts or self._components()).orchestrator.submit_invocations
-        invocations: list[DistributedInvocation[Any]] = []
+        ids: list[str] = []
         # batches are written in order, each while the next one is built; at most one is
         # in flight, so the queue keeps the calls' order and a failure stops the rest
         in_flight: Future[list[str]] | None = None
         for start in range(0, len(calls), SUBMIT_BATCH):
             registrations, records = builder.build(calls[start : start + SUBMIT_BATCH], encoded)
             if in_flight is not None:
-                invocations += [DistributedInvocation(task, i) for i in in_flight.result()]
+                ids += in_flight.result()
             builder.store.flush(builder.pending)  # before any record points at them
             if start + SUBMIT_BATCH >= len(calls):  # the last (often only) batch: no thread
-                ids = write(registrations, records)
-                invocations += [DistributedInvocation(task, i) for i in ids]
-                return invocations
+                ids += write(registrations, records)
+                return ids
             context = contextvars.copy_context()
             in_flight = self._background().submit(context.run, write, registrations, records)
-        return invocations
+        return ids
