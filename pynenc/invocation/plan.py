@@ -19,12 +19,13 @@ class SubmitPlan:
     """Registration rules of a task's calls; ``fixed_keys`` is (registration key, running
     key) when neither depends on the arguments, else None."""
 
-    __slots__ = ("conf", "fixed_keys", "force_new_workflow", "task_id")
+    __slots__ = ("conf", "fixed_keys", "force_new_workflow", "reroute", "task_id")
 
     def __init__(self, task_id: str, conf: ConfigTask) -> None:
         self.task_id = task_id
         self.conf = conf  # the config this plan was derived from
         self.force_new_workflow = bool(conf.force_new_workflow)
+        self.reroute = conf.reroute_on_concurrency_control
         modes = (conf.registration_concurrency, conf.running_concurrency)
         self.fixed_keys: tuple[str | None, str | None] | None = None
         if all(mode in _VALUE_FREE for mode in modes):
@@ -34,10 +35,17 @@ class SubmitPlan:
     def _fixed_key(self, mode: ConcurrencyControlType) -> str | None:
         return self.task_id if mode is ConcurrencyControlType.TASK else None
 
-    def fixed_registrations(self, invocation_ids: list[str]) -> list[Registration]:
-        """Registrations of calls whose keys do not depend on their arguments."""
+    def fixed_registration(self, invocation_id: str) -> Registration:
+        """Registration of a call whose keys do not depend on its arguments."""
         registration_key, running_key = self.fixed_keys or (None, None)
-        task_id, reroute = self.task_id, self.conf.reroute_on_concurrency_control
+        return Registration(
+            invocation_id, self.task_id, registration_key, running_key, None, self.reroute
+        )
+
+    def fixed_registrations(self, invocation_ids: list[str]) -> list[Registration]:
+        """``fixed_registration`` of each id, made in one pass."""
+        registration_key, running_key = self.fixed_keys or (None, None)
+        task_id, reroute = self.task_id, self.reroute
         return [
             Registration(i, task_id, registration_key, running_key, None, reroute)
             for i in invocation_ids
