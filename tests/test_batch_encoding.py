@@ -22,7 +22,7 @@ from pynenc import Pynenc
 from pynenc._speedups import _batch_py, _envelope_py
 from pynenc.call import deserialize_arguments, serialize_arguments, unpack_with_references
 from pynenc.exceptions import ArgumentSerializationError
-from pynenc.identifiers import new_invocation_ids
+from pynenc.identifiers import new_invocation_id, new_invocation_ids
 from pynenc.serializer import JsonPickleSerializer, JsonSerializer
 from tests.apps import core_tasks as t
 from tests.conftest import IN_CI
@@ -127,6 +127,20 @@ def test_batch_ids_are_unique_stamped_hex() -> None:
     assert len(set(ids)) == 500
     assert all(re.fullmatch(r"[0-9a-f]{32}", i) for i in ids)
     assert {i[:12] for i in ids} == {f"{int(now * 1000):012x}"}
+
+
+def test_a_forked_child_never_hands_out_the_parents_next_id() -> None:
+    new_invocation_id()  # the parent now holds a partly used chunk of random bits
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report its first id and leave at once
+        os.write(write_end, new_invocation_id().encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    child = os.read(read_end, 64).decode()
+    os.close(read_end)
+    os.close(write_end)
+    assert child[12:] != new_invocation_id()[12:]
 
 
 # --- what a caller sees -----------------------------------------------------------------
