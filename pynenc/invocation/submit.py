@@ -103,10 +103,13 @@ class _BatchBuilder:
     def _records(
         self, ids: list[str], envelopes: list[bytes | None], now: float
     ) -> list[InvocationRecord]:
+        # every None envelope was filled in by ``_generic`` in ``build``
         return self.plan.records(ids, envelopes, self.parent, now)  # type: ignore[arg-type]
 
 
 class Submitter:
+    """Turns calls of a task into invocations: the app's one client-side writer."""
+
     def __init__(self, app: Pynenc) -> None:
         self.app = app
         self._writer: ThreadPoolExecutor | None = None
@@ -167,7 +170,7 @@ class Submitter:
                 registration = plan.fixed_registration(invocation_id)
                 ids = parts.orchestrator.submit_invocations([registration], [record])
                 return DistributedInvocation(task, ids[0])
-        builder = _BatchBuilder(self._parts or self._components(), task, plan, {})
+        builder = _BatchBuilder(parts, task, plan, {})
         return DistributedInvocation(task, self._write(builder, [kwargs], encoded)[0])
 
     def _components(self) -> _Components:
@@ -183,6 +186,8 @@ class Submitter:
     def _write(
         self, builder: _BatchBuilder, calls: list[dict[str, Any]], encoded: Encoded | None = None
     ) -> list[str]:
+        """Build and write ``calls`` batch by batch; ``encoded`` (``encode_calls`` of
+        ``calls``, already run by the caller) only for calls that fit one batch."""
         write = (self._parts or self._components()).orchestrator.submit_invocations
         ids: list[str] = []
         # batches are written in order, each while the next one is built; at most one is
