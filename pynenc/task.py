@@ -122,7 +122,7 @@ class Task(Generic[P, R]):
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> BaseInvocation[R]:
         if self.app.conf.dev_mode_force_sync_tasks:
             return self._run_inline(args, kwargs)
-        return self.app.submitter.submit(self, [self.bind(args, kwargs)])[0]
+        return self.app.submitter.submit_one(self, self.bind(args, kwargs))
 
     def bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
         """Arguments by name, defaults applied, as the function would see them."""
@@ -168,11 +168,25 @@ class Task(Generic[P, R]):
         if common:
             calls = [self._to_kwargs_with_common(item, common) for item in param_iter]
         else:
-            calls = [
-                self.bind((), item) if isinstance(item, dict) else self._to_kwargs(item)
-                for item in param_iter
-            ]
-        return InvocationGroup(self, self.app.submitter.submit(self, calls, common=common))
+            calls = self._bind_items(param_iter)
+        ids = self.app.submitter.submit_ids(self, calls, common=common)
+        return InvocationGroup(self, invocation_ids=ids)
+
+    def _bind_items(self, items: Iterable[ArgumentsLike]) -> list[dict[str, Any]]:
+        """Each item bound like a call; tuples that fill a plain signature take a short cut."""
+        names = self._positional_names
+        if names is None:
+            return [self._bind_item(item) for item in items]
+        width = len(names)
+        return [
+            dict(zip(names, item))  # noqa: B905 (the length is checked first)
+            if type(item) is tuple and len(item) == width
+            else self._bind_item(item)
+            for item in items
+        ]
+
+    def _bind_item(self, item: ArgumentsLike) -> dict[str, Any]:
+        return self.bind((), item) if isinstance(item, dict) else self._to_kwargs(item)
 
     def _to_kwargs_with_common(self, item: ArgumentsLike, common: dict[str, Any]) -> dict[str, Any]:
         """The item's own arguments, defaults applied, without the common ones."""
