@@ -25,7 +25,7 @@ from pynenc.backends.redis.keys import ORCHESTRATOR_KINDS, Keys
 from pynenc.backends.redis.state_backend import (
     RedisStateBackend,
     decode_record,
-    encode_record,
+    record_fields,
     workflow_parent,
 )
 from pynenc.exceptions import (
@@ -108,9 +108,18 @@ class RedisOrchestrator(BaseOrchestrator):
         if not self._inline_state or not registrations:
             return super().submit_invocations(registrations, records)
         rows: list[Any] = []
+        pack = msgpack.Packer(use_bin_type=True).pack  # one packer for the batch's records
         for r, record in zip(registrations, records, strict=True):
-            rows += _registration_args(r)
-            rows += (encode_record(record), workflow_parent(record))
+            rows += (
+                r.invocation_id,
+                r.task_id,
+                r.registration_key or "",
+                r.running_key or "",
+                "" if r.non_key_arguments is None else "+" + r.non_key_arguments,
+                "1" if r.reroute_on_control else "0",
+                pack(record_fields(record)),
+                workflow_parent(record),
+            )
         # raw str type: the cmsgpack of Redis 7.0 reads no bin type (values stay bytes)
         args = [*self._args(time.time(), None), msgpack.packb(rows, use_bin_type=False)]
         ids = _holders(registrations, self.client.call(scripts.SUBMIT, self.prefix, args))

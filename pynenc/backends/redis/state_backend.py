@@ -46,16 +46,20 @@ def decode_histories(raw: bytes | str | None) -> list[StatusRecord]:
     return [decode_history(line) for line in text.split("\n") if line]
 
 
-def encode_record(r: InvocationRecord) -> bytes:
-    fields = [
+def record_fields(r: InvocationRecord) -> tuple[object, ...]:
+    """What a stored record holds (its id is in its key), in stored order."""
+    return (
         r.task_id,
         r.arguments,
         r.parent_invocation_id,
         r.workflow_id,
         r.workflow_task_id,
         r.created_at,
-    ]
-    return msgpack.packb(fields, use_bin_type=True)  # type: ignore[no-any-return]
+    )
+
+
+def encode_record(r: InvocationRecord) -> bytes:
+    return msgpack.packb(record_fields(r), use_bin_type=True)  # type: ignore[no-any-return]
 
 
 def decode_record(invocation_id: str, raw: bytes) -> InvocationRecord:
