@@ -19,7 +19,7 @@ from pynenc.exceptions import InvalidStatusTransitionError, StatusOwnershipError
 from pynenc.invocation import status as status_module
 from pynenc.invocation.record import InvocationRecord
 from pynenc.invocation.status import InvocationStatus
-from pynenc.runner.execution import Outcome
+from pynenc.runner.outcomes import OutcomeBatch
 from pynenc.runner.persistent_process import protocol
 
 
@@ -180,13 +180,14 @@ def test_ppr_decode_calls(benchmark: Any, twin: ModuleType) -> None:
 @pytest.mark.benchmark(group="speedups-ppr-read-events")
 @pytest.mark.parametrize("twin", DISPATCHES, ids=_name)
 def test_ppr_read_events(benchmark: Any, twin: ModuleType) -> None:
-    """Dispatcher: a worker's frame of 128 events -> outcomes and its view of the worker."""
+    """Dispatcher: a worker's frame of 128 events -> the OutcomeWriter's columns and its
+    view of the worker."""
     read = protocol.event_reader(twin).read
 
-    def read_frame() -> list[Outcome]:
-        outcomes: list[Outcome] = []
-        read(EVENTS_FRAME, {}, set(), set(), {}, outcomes)
-        return outcomes
+    def read_frame() -> OutcomeBatch:
+        batch = OutcomeBatch()
+        read(EVENTS_FRAME, {}, set(), set(), {}, batch)
+        return batch
 
     assert len(benchmark(read_frame)) == 128
     _record(benchmark, twin)

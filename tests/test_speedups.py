@@ -12,6 +12,7 @@ from collections.abc import Callable
 from hashlib import blake2b
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import msgpack
 import pytest
@@ -24,6 +25,7 @@ from pynenc.invocation import status as status_module
 from pynenc.invocation.record import InvocationRecord
 from pynenc.invocation.status import InvocationStatus
 from pynenc.runner.execution import Outcome
+from pynenc.runner.outcomes import ROUTED, OutcomeBatch
 from tests.conftest import IN_CI
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -205,8 +207,12 @@ def _claimed(count: int) -> list[tuple[InvocationRecord, int, float]]:
 
 def _reader(twin: ModuleType) -> _dispatch_py.EventReader:
     return twin.EventReader(  # type: ignore[no-any-return]
-        Outcome, {s.value: s for s in S}, S.RUNNING, S.RESUMED, S.PAUSED, S.REROUTED
+        {s.value: s for s in S}, S.RUNNING, S.RESUMED, S.PAUSED, S.REROUTED, ROUTED
     )
+
+
+def _columns(batch: OutcomeBatch) -> tuple[list[Any], ...]:
+    return batch.ids, batch.statuses, batch.results, batch.exceptions, batch.retries
 
 
 def test_calls_frame_round_trip_and_golden_file(dispatch: ModuleType) -> None:
@@ -235,18 +241,29 @@ EVENTS = [
 
 
 def test_event_frame_becomes_outcomes(dispatch: ModuleType) -> None:
-    """A worker's frame (pinned by a golden file): credits, HELLO, and one outcome per
-    status change, in order, with the dispatcher's view of the worker kept up to date."""
+    """A worker's frame (pinned by a golden file): credits, HELLO, and one change per
+    status event, in order, as the columns the OutcomeWriter writes; the dispatcher's
+    view of the worker kept up to date."""
     frame = (GOLDEN / "ppr_events_v1.bin").read_bytes()
     assert msgpack.packb(EVENTS, use_bin_type=True) == frame
     in_flight: dict[str, None] = dict.fromkeys(["inv-0", "inv-1", "inv-2"])
     started: set[str] = set()
     running: set[str] = set()
     lost_runs = {"inv-0": 1}
-    outcomes: list[Outcome] = []
-    grant, hello = _reader(dispatch).read(frame, in_flight, started, running, lost_runs, outcomes)
+    batch = OutcomeBatch()
+    grant, hello = _reader(dispatch).read(frame, in_flight, started, running, lost_runs, batch)
     assert (grant, hello) == (7, True)
-    assert outcomes == [
+    assert batch.changes() == [
+        ("inv-0", S.RUNNING),
+        ("inv-0", S.SUCCESS),
+        ("inv-1", S.RUNNING),
+        ("inv-1", S.PAUSED),
+        ("inv-1", S.RESUMED),
+        ("inv-2", S.REROUTED),
+    ]
+    assert (batch.results, batch.exceptions) == ([("inv-0", b"2")], [])
+    assert batch.retries == [("inv-2", 0.0)]  # handed back to the broker once written
+    assert batch.outcomes() == [
         Outcome("inv-0", S.RUNNING),
         Outcome("inv-0", S.SUCCESS, b"2", None, 0.0),
         Outcome("inv-1", S.RUNNING),
@@ -270,6 +287,8 @@ events_strategy = st.lists(
             st.none() | st.binary(max_size=8),
             st.floats(0, 10),
         ).map(list),
+        # a short DONE: both twins fail at the same field, with the same state left
+        st.tuples(st.just(2), ids, st.sampled_from(["success", "retry"]), st.none()).map(list),
     ),
     max_size=12,
 )
@@ -281,9 +300,12 @@ def test_twins_agree_on_event_frames(events: list[list[object]], grant: int) -> 
     results = []
     for twin in DISPATCHES:
         state = (dict.fromkeys(["inv-0", "inv-1"]), {"inv-1"}, {"inv-1"}, {"inv-2": 2})
-        outcomes: list[Outcome] = []
-        returned = _reader(twin).read(frame, *state, outcomes)
-        results.append(repr((returned, state, outcomes)))
+        batch = OutcomeBatch()
+        try:
+            returned: object = _reader(twin).read(frame, *state, batch)
+        except Exception as error:  # short DONE events: the same error, at the same point
+            returned = type(error)
+        results.append(repr((returned, state, _columns(batch))))
     assert len(set(results)) == 1
 
 
@@ -510,4 +532,22 @@ def test_env_var_switches_to_pure_twins() -> None:
 def test_malformed_event_frame_raises(dispatch: ModuleType, message: list[object]) -> None:
     """A corrupt frame is an error the dispatcher logs, never a crash of its process."""
     with pytest.raises((IndexError, TypeError)):
-        _reader(dispatch).read(msgpack.packb(message), {}, set(), set(), {}, [])
+        _reader(dispatch).read(msgpack.packb(message), {}, set(), set(), {}, OutcomeBatch())
+
+
+def test_outcome_batch_gives_back_the_outcomes_it_was_made_of() -> None:
+    """Triggers still see one Outcome per change, results on the change that ended."""
+    outcomes = [
+        Outcome("inv-0", S.RUNNING),
+        Outcome("inv-1", S.RUNNING),
+        Outcome("inv-0", S.SUCCESS, result=b"2"),
+        Outcome("inv-1", S.RETRY, retry_delay=1.5),
+        Outcome("inv-2", S.FAILED, exception=b"boom"),
+        Outcome("inv-3", S.REROUTED),
+    ]
+    batch = OutcomeBatch.of(outcomes)
+    assert batch.outcomes() == outcomes
+    assert batch.retries == [("inv-1", 1.5), ("inv-3", 0.0)]
+    merged = OutcomeBatch.of(outcomes[:3])
+    merged.extend(OutcomeBatch.of(outcomes[3:]))
+    assert merged.outcomes() == outcomes and len(merged) == 6

@@ -590,11 +590,13 @@ cdef inline void _keep(PyObject** slot, object value):
 
 cdef class EventReader:
     cdef object _running, _resumed, _paused, _rerouted
-    cdef object _make
-    cdef _Slots _maker
     cdef dict _statuses
+    cdef frozenset _routed_values
+    cdef bint _rerouted_routed
     cdef PyObject* _status_value  # the last DONE status read, as a str
     cdef PyObject* _invocation_id  # the last id read: a call's DONE often follows its STARTED
+    # the columns of the ``out`` being filled, set only while ``read`` runs
+    cdef list _ids, _status_column, _results, _exceptions, _retries
 
     def __cinit__(self):
         self._status_value = NULL
@@ -604,61 +606,57 @@ cdef class EventReader:
         Py_XDECREF(self._status_value)
         Py_XDECREF(self._invocation_id)
 
-    def __init__(self, make_outcome, dict statuses, running, resumed, paused, rerouted):
-        self._make = make_outcome
-        self._maker = _slots(make_outcome) if isinstance(make_outcome, type) else None
+    def __init__(self, dict statuses, running, resumed, paused, rerouted, routed):
         self._statuses = statuses
         self._running, self._resumed = running, resumed
         self._paused, self._rerouted = paused, rerouted
+        self._routed_values = frozenset([v for v, s in statuses.items() if s in routed])
+        self._rerouted_routed = rerouted in routed
 
-    cdef object _outcome(self, object invocation_id, object status, object done, Py_ssize_t at):
-        """The outcome; for DONE ``done[at + 3:at + 6]`` is (result, exception, retry_delay)."""
-        if self._maker is None:
-            if done is None:
-                return self._make(invocation_id, status)
-            return self._make(invocation_id, status, done[at + 3], done[at + 4], done[at + 5])
-        cdef PyObject* args[5]
-        args[0], args[1] = <PyObject*>invocation_id, <PyObject*>status
-        if done is None:
-            return self._maker.make(args, 2)
-        result, exception = done[at + 3], done[at + 4]  # owned by these locals
-        retry_delay = done[at + 5]
-        args[2], args[3] = <PyObject*>result, <PyObject*>exception
-        args[4] = <PyObject*>retry_delay
-        return self._maker.make(args, 5)
+    cdef inline int _add(self, object invocation_id, object status) except -1:
+        self._ids.append(invocation_id)
+        self._status_column.append(status)
+        return 0
 
-    cdef int _apply(self, long kind, object invocation_id, object done, Py_ssize_t at,
-                    dict in_flight, set started, set running, dict lost_runs,
-                    list outcomes) except -1:
-        """One event; for DONE ``done[at:at + 6]`` is the whole event, read after the
-        bookkeeping as the pure twin does (the same state if it is short)."""
+    cdef int _apply(self, list event, dict in_flight, set started, set running,
+                    dict lost_runs) except -1:
+        """One event of a frame msgpack decoded: the pure twin's steps, in its order."""
+        kind = event[0]
         if kind == DONE:
+            invocation_id = event[1]
             in_flight.pop(invocation_id, None)
             started.discard(invocation_id)
             running.discard(invocation_id)
             if lost_runs:
                 lost_runs.pop(invocation_id, None)
-            status = self._statuses[done[at + 2]]
-            outcomes.append(self._outcome(invocation_id, status, done, at))
+            value = event[2]
+            self._add(invocation_id, self._statuses[value])
+            if event[3] is not None:
+                self._results.append((invocation_id, event[3]))
+            if event[4] is not None:
+                self._exceptions.append((invocation_id, event[4]))
+            if value in self._routed_values:
+                self._retries.append((invocation_id, event[5]))
         elif kind == STARTED:
-            started.add(invocation_id)
-            running.add(invocation_id)
-            outcomes.append(self._outcome(invocation_id, self._running, None, 0))
+            started.add(event[1])
+            running.add(event[1])
+            self._add(event[1], self._running)
         elif kind == RESUMED:
-            running.add(invocation_id)
-            outcomes.append(self._outcome(invocation_id, self._resumed, None, 0))
+            running.add(event[1])
+            self._add(event[1], self._resumed)
         elif kind == RETURNED:
-            in_flight.pop(invocation_id, None)
-            outcomes.append(self._outcome(invocation_id, self._rerouted, None, 0))
-        elif kind != HELLO:  # PAUSED
-            running.discard(invocation_id)
-            outcomes.append(self._outcome(invocation_id, self._paused, None, 0))
+            in_flight.pop(event[1], None)
+            self._add(event[1], self._rerouted)
+            if self._rerouted_routed:
+                self._retries.append((event[1], 0.0))
+        else:  # PAUSED
+            running.discard(event[1])
+            self._add(event[1], self._paused)
         return 0
 
     cdef int _apply_event(self, Event* event, dict in_flight, set started, set running,
-                          dict lost_runs, list outcomes) except -1:
+                          dict lost_runs) except -1:
         """``_apply`` for a parsed event: the same bookkeeping, in the same order."""
-        cdef PyObject* args[5]
         cdef int64_t kind = event.kind
         invocation_id = <object>event.fields[0]
         if kind == DONE:
@@ -667,36 +665,29 @@ cdef class EventReader:
             PySet_Discard(running, invocation_id)
             if lost_runs:
                 lost_runs.pop(invocation_id, None)
-            status = self._statuses[<object>event.fields[1]]
-            if self._maker is None:
-                outcome = self._make(invocation_id, status, <object>event.fields[2],
-                                     <object>event.fields[3], <object>event.fields[4])
-            else:
-                args[0], args[1] = <PyObject*>invocation_id, <PyObject*>status
-                args[2], args[3], args[4] = event.fields[2], event.fields[3], event.fields[4]
-                outcome = self._maker.make(args, 5)
-            outcomes.append(outcome)
-            return 0
-        if kind == STARTED:
+            value = <object>event.fields[1]
+            self._add(invocation_id, self._statuses[value])
+            if event.fields[2] is not <PyObject*>None:
+                self._results.append((invocation_id, <object>event.fields[2]))
+            if event.fields[3] is not <PyObject*>None:
+                self._exceptions.append((invocation_id, <object>event.fields[3]))
+            if value in self._routed_values:
+                self._retries.append((invocation_id, <object>event.fields[4]))
+        elif kind == STARTED:
             PySet_Add(started, invocation_id)
             PySet_Add(running, invocation_id)
-            status = self._running
+            self._add(invocation_id, self._running)
         elif kind == RESUMED:
             PySet_Add(running, invocation_id)
-            status = self._resumed
+            self._add(invocation_id, self._resumed)
         elif kind == RETURNED:
             in_flight.pop(invocation_id, None)
-            status = self._rerouted
-        elif kind == HELLO:
-            return 0
+            self._add(invocation_id, self._rerouted)
+            if self._rerouted_routed:
+                self._retries.append((invocation_id, 0.0))
         else:  # PAUSED
             PySet_Discard(running, invocation_id)
-            status = self._paused
-        if self._maker is None:
-            outcomes.append(self._make(invocation_id, status))
-        else:
-            args[0], args[1] = <PyObject*>invocation_id, <PyObject*>status
-            outcomes.append(self._maker.make(args, 2))
+            self._add(invocation_id, self._paused)
         return 0
 
     cdef object _parse(self, bytes frame, Event** parsed, Py_ssize_t* count):
@@ -737,8 +728,16 @@ cdef class EventReader:
             raise _Malformed()
         return grant
 
-    def read(self, frame, dict in_flight, set started, set running, dict lost_runs,
-             list outcomes):
+    def read(self, frame, dict in_flight, set started, set running, dict lost_runs, out):
+        self._ids, self._status_column = out.ids, out.statuses
+        self._results, self._exceptions, self._retries = out.results, out.exceptions, out.retries
+        try:
+            return self._read(frame, in_flight, started, running, lost_runs)
+        finally:
+            self._ids = self._status_column = None
+            self._results = self._exceptions = self._retries = None
+
+    cdef tuple _read(self, frame, dict in_flight, set started, set running, dict lost_runs):
         cdef bint hello = False
         cdef Event* parsed = NULL
         cdef Py_ssize_t count = 0, index
@@ -750,19 +749,18 @@ cdef class EventReader:
                         hello = True
                     else:
                         self._apply_event(parsed + index, in_flight, started, running,
-                                          lost_runs, outcomes)
+                                          lost_runs)
                 return grant, hello
             except _Malformed:
                 pass
             finally:
                 _release(parsed, count)
         cdef list message = _unpackb(frame, raw=False)
-        cdef list raw
+        cdef list event
         for index in range(1, PyList_GET_SIZE(message)):
-            raw = message[index]
-            if raw[0] == HELLO:
+            event = message[index]
+            if event[0] == HELLO:
                 hello = True
-                continue
-            self._apply(raw[0], raw[1], raw, 0, in_flight, started, running, lost_runs,
-                        outcomes)
+            else:
+                self._apply(event, in_flight, started, running, lost_runs)
         return message[0], hello

@@ -19,7 +19,7 @@ import msgpack
 from pynenc._speedups import dispatch
 from pynenc.invocation.record import InvocationRecord
 from pynenc.invocation.status import InvocationStatus
-from pynenc.runner.execution import Outcome
+from pynenc.runner.outcomes import ROUTED
 
 # dispatcher -> worker
 CALLS = 0
@@ -64,14 +64,15 @@ def decode_calls(frame: bytes) -> tuple[int, list[tuple[InvocationRecord, int, f
 def event_reader(twin: ModuleType = dispatch) -> Any:
     """The dispatcher's reader of worker frames, from ``twin`` (the benchmarks pass each)."""
     return twin.EventReader(
-        Outcome,
         STATUS_BY_VALUE,
         InvocationStatus.RUNNING,
         InvocationStatus.RESUMED,
         InvocationStatus.PAUSED,
         InvocationStatus.REROUTED,
+        ROUTED,
     )
 
 
-# read_events(frame, in_flight, started, running, lost_runs, outcomes) -> (grant, hello)
+# read_events(frame, in_flight, started, running, lost_runs, out) -> (grant, hello); the
+# status changes go to the columns of ``out``, an OutcomeBatch (no object per change)
 read_events = event_reader().read
