@@ -354,28 +354,39 @@ class _Malformed(Exception):
 cdef struct Reader:
     const uint8_t* at
     const uint8_t* end
+    # sticky: a malformed frame, or a value this reader leaves to msgpack. Every read after
+    # it fails too (and returns 0 / None), so loops end; callers check it once per value
+    # they act on, instead of an exception check after every byte they take.
+    bint bad
 
 
-cdef inline uint64_t _take_be(Reader* r, int width) except? 0:
+cdef inline void _fail(Reader* r) noexcept:
+    r.bad = True
+    r.at = r.end
+
+
+cdef inline uint64_t _take_be(Reader* r, int width) noexcept:
     cdef uint64_t value = 0
     cdef int i
     if r.end - r.at < width:
-        raise _Malformed()
+        _fail(r)
+        return 0
     for i in range(width):
         value = (value << 8) | r.at[i]
     r.at += width
     return value
 
 
-cdef inline uint8_t _take_marker(Reader* r) except? 0:
+cdef inline uint8_t _take_marker(Reader* r) noexcept:
     if r.at >= r.end:
-        raise _Malformed()
+        _fail(r)
+        return 0xC1  # never used by msgpack
     cdef uint8_t marker = r.at[0]
     r.at += 1
     return marker
 
 
-cdef Py_ssize_t _take_array(Reader* r) except -1:
+cdef inline Py_ssize_t _take_array(Reader* r) noexcept:
     cdef uint8_t marker = _take_marker(r)
     if 0x90 <= marker <= 0x9F:
         return marker & 0x0F
@@ -383,10 +394,11 @@ cdef Py_ssize_t _take_array(Reader* r) except -1:
         return <Py_ssize_t>_take_be(r, 2)
     if marker == 0xDD:
         return <Py_ssize_t>_take_be(r, 4)
-    raise _Malformed()
+    _fail(r)
+    return 0
 
 
-cdef int64_t _take_int(Reader* r) except? -1:
+cdef int64_t _take_int(Reader* r) noexcept:
     cdef uint8_t marker = _take_marker(r)
     if marker < 0x80:
         return marker
@@ -404,11 +416,12 @@ cdef int64_t _take_int(Reader* r) except? -1:
         return <int64_t>(<short>_take_be(r, 2))
     if marker == 0xD2:
         return <int64_t>(<int>_take_be(r, 4))
-    raise _Malformed()  # 64-bit ints: left to msgpack
+    _fail(r)  # 64-bit ints: left to msgpack
+    return 0
 
 
-cdef object _decode_utf8(const char* data, Py_ssize_t size):
-    """The str, or _Malformed for invalid UTF-8 (msgpack's path then raises its error).
+cdef object _decode_utf8(Reader* r, const char* data, Py_ssize_t size):
+    """The str; for invalid UTF-8 the reader fails (msgpack's path then raises its error).
     ASCII (ids, task names) cannot fail: no try block and its exception-state saving."""
     cdef Py_ssize_t i
     for i in range(size):
@@ -419,11 +432,12 @@ cdef object _decode_utf8(const char* data, Py_ssize_t size):
     try:
         return PyUnicode_DecodeUTF8(data, size, NULL)
     except UnicodeDecodeError:
-        raise _Malformed()
+        _fail(r)
+        return None
 
 
 cdef object _take_object(Reader* r):
-    """None, str, bytes, float or int; anything else is left to msgpack."""
+    """None, str, bytes, float or int; anything else fails the reader (msgpack's)."""
     cdef uint8_t marker = r.at[0] if r.at < r.end else 0xC1
     cdef Py_ssize_t size
     cdef uint64_t bits
@@ -438,14 +452,16 @@ cdef object _take_object(Reader* r):
         else:
             size = <Py_ssize_t>_take_be(r, 1 << (marker - 0xD9))
         if r.end - r.at < size:
-            raise _Malformed()
+            _fail(r)
+            return None
         r.at += size
-        return _decode_utf8(<const char*>r.at - size, size)
+        return _decode_utf8(r, <const char*>r.at - size, size)
     if 0xC4 <= marker <= 0xC6:
         r.at += 1
         size = <Py_ssize_t>_take_be(r, 1 << (marker - 0xC4))
         if r.end - r.at < size:
-            raise _Malformed()
+            _fail(r)
+            return None
         r.at += size
         return PyBytes_FromStringAndSize(<const char*>r.at - size, size)
     if marker == 0xCB:
@@ -480,6 +496,7 @@ cdef object _take_cached(Reader* r, PyObject** cache):
 cdef inline void _start(Reader* r, bytes frame):
     r.at = <const uint8_t*>PyBytes_AS_STRING(frame)
     r.end = r.at + PyBytes_GET_SIZE(frame)
+    r.bad = False
 
 
 DEF RECORD_FIELDS = 7
@@ -508,9 +525,9 @@ cdef class _CallReader:
         cdef PyObject* fields[RECORD_FIELDS]
         _start(&r, frame)
         n = _take_array(&r)
-        if n < 1:
-            raise _Malformed()
         kind = _take_int(&r)
+        if n < 1 or r.bad:
+            raise _Malformed()
         if kind != CALLS:
             if n != 1 or r.at != r.end:
                 raise _Malformed()
@@ -529,13 +546,15 @@ cdef class _CallReader:
             workflow_id = _take_object(&r)
             workflow_task_id = _take_cached(&r, &self.workflow_task_id)
             created_at = _take_object(&r)
+            if r.bad:
+                raise _Malformed()
             fields[0], fields[1] = <PyObject*>invocation_id, <PyObject*>task_id
             fields[2], fields[3] = <PyObject*>arguments, <PyObject*>parent_id
             fields[4], fields[5] = <PyObject*>workflow_id, <PyObject*>workflow_task_id
             fields[6] = <PyObject*>created_at
             record = self.records.make(fields, RECORD_FIELDS)
             out.append((record, _take_object(&r), _take_object(&r)))
-        if r.at != r.end:
+        if r.bad or r.at != r.end:
             raise _Malformed()
         return CALLS, out
 
@@ -568,8 +587,10 @@ def decode_calls(frame, make_record):
 
 cdef struct Event:
     int64_t kind
-    # owned: the id, then for DONE the status value, result, exception and retry_delay
+    # owned: the id, then for DONE the status value, result, exception and retry_delay;
+    # a float retry_delay stays a double (below) until a status that is routed needs it
     PyObject* fields[5]
+    double delay
 
 
 cdef void _release(Event* events, Py_ssize_t count):
@@ -595,16 +616,22 @@ cdef class EventReader:
     cdef bint _rerouted_routed
     cdef PyObject* _status_value  # the last DONE status read, as a str
     cdef PyObject* _invocation_id  # the last id read: a call's DONE often follows its STARTED
+    # the last DONE status value resolved (a reference of ours), its status and routing
+    cdef PyObject* _resolved_value
+    cdef object _resolved_status
+    cdef bint _resolved_routed
     # the columns of the ``out`` being filled, set only while ``read`` runs
     cdef list _ids, _status_column, _results, _exceptions, _retries
 
     def __cinit__(self):
         self._status_value = NULL
         self._invocation_id = NULL
+        self._resolved_value = NULL
 
     def __dealloc__(self):
         Py_XDECREF(self._status_value)
         Py_XDECREF(self._invocation_id)
+        Py_XDECREF(self._resolved_value)
 
     def __init__(self, dict statuses, running, resumed, paused, rerouted, routed):
         self._statuses = statuses
@@ -612,6 +639,16 @@ cdef class EventReader:
         self._paused, self._rerouted = paused, rerouted
         self._routed_values = frozenset([v for v, s in statuses.items() if s in routed])
         self._rerouted_routed = rerouted in routed
+
+    cdef int _resolve(self, object value) except -1:
+        """The status of a DONE's value (KeyError for none) and whether it is routed."""
+        status = self._statuses[value]
+        self._resolved_routed = value in self._routed_values
+        self._resolved_status = status
+        Py_INCREF(value)
+        Py_XDECREF(self._resolved_value)
+        self._resolved_value = <PyObject*>value
+        return 0
 
     cdef inline int _add(self, object invocation_id, object status) except -1:
         self._ids.append(invocation_id)
@@ -665,14 +702,19 @@ cdef class EventReader:
             PySet_Discard(running, invocation_id)
             if lost_runs:
                 lost_runs.pop(invocation_id, None)
-            value = <object>event.fields[1]
-            self._add(invocation_id, self._statuses[value])
+            if event.fields[1] is not self._resolved_value:
+                self._resolve(<object>event.fields[1])
+            self._add(invocation_id, self._resolved_status)
             if event.fields[2] is not <PyObject*>None:
                 self._results.append((invocation_id, <object>event.fields[2]))
             if event.fields[3] is not <PyObject*>None:
                 self._exceptions.append((invocation_id, <object>event.fields[3]))
-            if value in self._routed_values:
-                self._retries.append((invocation_id, <object>event.fields[4]))
+            if self._resolved_routed:
+                if event.fields[4] is NULL:
+                    delay = PyFloat_FromDouble(event.delay)
+                else:
+                    delay = <object>event.fields[4]
+                self._retries.append((invocation_id, delay))
         elif kind == STARTED:
             PySet_Add(started, invocation_id)
             PySet_Add(running, invocation_id)
@@ -697,11 +739,10 @@ cdef class EventReader:
         cdef Py_ssize_t n, size, index, extra
         cdef Event* event
         _start(&r, frame)
+        cdef uint64_t bits
         n = _take_array(&r)
-        if n < 1:
-            raise _Malformed()
         grant = _take_int(&r)
-        if n > (r.end - r.at) // 3 + 1:  # each event takes at least 3 bytes
+        if n < 1 or r.bad or n > (r.end - r.at) // 3 + 1:  # an event takes 3 bytes or more
             raise _Malformed()
         parsed[0] = <Event*>PyMem_Calloc(n, sizeof(Event))
         if parsed[0] is NULL:
@@ -710,21 +751,24 @@ cdef class EventReader:
         for index in range(n - 1):
             event = parsed[0] + index
             size = _take_array(&r)
-            if size < 2:
-                raise _Malformed()
             event.kind = _take_int(&r)
-            if (event.kind == DONE) != (size == 6):
+            if size < 2 or r.bad or (event.kind == DONE) != (size == 6):
                 raise _Malformed()
             _keep(&event.fields[0], _take_cached(&r, &self._invocation_id))
             if event.kind == DONE:
                 _keep(&event.fields[1], _take_cached(&r, &self._status_value))
                 _keep(&event.fields[2], _take_object(&r))
                 _keep(&event.fields[3], _take_object(&r))
-                _keep(&event.fields[4], _take_object(&r))
+                if r.at < r.end and r.at[0] == 0xCB:
+                    r.at += 1
+                    bits = _take_be(&r, 8)
+                    memcpy(&event.delay, &bits, 8)
+                else:
+                    _keep(&event.fields[4], _take_object(&r))
             else:
                 for extra in range(size - 2):
                     _take_object(&r)
-        if r.at != r.end:
+        if r.bad or r.at != r.end:
             raise _Malformed()
         return grant
 
