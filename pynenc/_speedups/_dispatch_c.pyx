@@ -37,6 +37,10 @@ cdef tuple _NO_ARGS = ()
 cdef extern from "Python.h":
     const char* PyUnicode_AsUTF8AndSize(object text, Py_ssize_t* size) except NULL
     object PyFloat_FromDouble(double value)
+    object PyUnicode_New(Py_ssize_t size, Py_UCS4 maxchar)
+    bint PyUnicode_IS_COMPACT_ASCII(object text)
+    Py_ssize_t PyUnicode_GET_LENGTH(object text)
+    void* PyUnicode_DATA(object text)
 
 
 # --- a slots dataclass read and built through its slots ----------------------------------
@@ -428,7 +432,9 @@ cdef object _decode_utf8(Reader* r, const char* data, Py_ssize_t size):
         if <uint8_t>data[i] >= 0x80:
             break
     else:
-        return PyUnicode_DecodeASCII(data, size, NULL)
+        text = PyUnicode_New(size, 127)  # checked ASCII already: no second scan
+        memcpy(PyUnicode_DATA(text), data, size)
+        return text
     try:
         return PyUnicode_DecodeUTF8(data, size, NULL)
     except UnicodeDecodeError:
@@ -481,8 +487,17 @@ cdef object _take_cached(Reader* r, PyObject** cache):
     if 0xA0 <= marker <= 0xBF and cache[0] is not NULL:
         size = marker & 0x1F
         cached = <object>cache[0]  # a reference of our own while we compare
-        cached_utf8 = PyUnicode_AsUTF8AndSize(cached, &cached_size)
-        if cached_size == size and r.end - r.at > size and memcmp(cached_utf8, r.at + 1, size) == 0:
+        if PyUnicode_IS_COMPACT_ASCII(cached):  # its UTF-8 is its data
+            cached_size = PyUnicode_GET_LENGTH(cached)
+            cached_utf8 = <const char*>PyUnicode_DATA(cached)
+        else:
+            cached_utf8 = PyUnicode_AsUTF8AndSize(cached, &cached_size)
+        if (
+            cached_size == size
+            and r.end - r.at > size
+            and (size == 0 or cached_utf8[size - 1] == <char>r.at[size])  # a cheap first look
+            and memcmp(cached_utf8, r.at + 1, size) == 0
+        ):
             r.at += 1 + size
             return cached
     value = _take_object(r)
