@@ -551,3 +551,15 @@ def test_outcome_batch_gives_back_the_outcomes_it_was_made_of() -> None:
     merged = OutcomeBatch.of(outcomes[:3])
     merged.extend(OutcomeBatch.of(outcomes[3:]))
     assert merged.outcomes() == outcomes and len(merged) == 6
+
+
+def test_encode_calls_failing_on_a_record_leaves_the_rest_queued(dispatch: ModuleType) -> None:
+    """A record missing a field raises, and the records after it stay in the backlog."""
+    claimed: list[Any] = _claimed(4)
+    claimed[1] = (object(), 0, 100.0)
+    backlog: deque[Any] = deque(claimed)
+    in_flight: dict[str, None] = {}
+    with pytest.raises(AttributeError):
+        dispatch.encode_calls(backlog, 4, in_flight, 105.0, 10.0)
+    assert list(in_flight) == ["inv-0"]
+    assert list(backlog) == claimed[2:]

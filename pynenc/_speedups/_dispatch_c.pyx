@@ -41,6 +41,8 @@ cdef extern from "Python.h":
     bint PyUnicode_IS_COMPACT_ASCII(object text)
     Py_ssize_t PyUnicode_GET_LENGTH(object text)
     void* PyUnicode_DATA(object text)
+    const char* _utf8_or_null "PyUnicode_AsUTF8AndSize"(object text, Py_ssize_t* size)
+    void PyErr_Clear()
 
 
 # --- a slots dataclass read and built through its slots ----------------------------------
@@ -199,6 +201,11 @@ cdef inline int _put_double(Writer* w, double real) except -1:
     return _put_be(w, 0xCB, bits, 8)
 
 
+# C constants: a literal beyond a C int would be compared as a Python int
+cdef int64_t _MAX_UINT32 = 0xFFFFFFFF
+cdef int64_t _MIN_INT32 = -0x80000000
+
+
 cdef bint _put_value(Writer* w, object value) except -1:
     """Write ``value`` as msgpack does; False for a type this writer leaves to msgpack."""
     cdef Py_ssize_t size
@@ -210,8 +217,15 @@ cdef bint _put_value(Writer* w, object value) except -1:
     if value is None:
         _put_byte(w, 0xC0)
     elif type(value) is str:
-        utf8 = PyUnicode_AsUTF8AndSize(value, &size)
-        if size > 0xFFFFFFFF:
+        if PyUnicode_IS_COMPACT_ASCII(value):  # ids, task names: the data is the UTF-8
+            size = PyUnicode_GET_LENGTH(value)
+            utf8 = <const char*>PyUnicode_DATA(value)
+        else:
+            utf8 = _utf8_or_null(value, &size)
+            if utf8 is NULL:  # e.g. a lone surrogate: msgpack raises it, as the pure twin
+                PyErr_Clear()
+                return False
+        if size > _MAX_UINT32:
             return False
         if size < 32:
             _put_byte(w, 0xA0 | size)
@@ -224,7 +238,7 @@ cdef bint _put_value(Writer* w, object value) except -1:
         _put_raw(w, utf8, size)
     elif type(value) is bytes:
         size = PyBytes_GET_SIZE(value)
-        if size > 0xFFFFFFFF:
+        if size > _MAX_UINT32:
             return False
         if size < 0x100:
             _put_be(w, 0xC4, size, 1)
@@ -237,7 +251,7 @@ cdef bint _put_value(Writer* w, object value) except -1:
         _put_double(w, value)
     elif type(value) is int:
         number = PyLong_AsLongLongAndOverflow(value, &overflow)
-        if overflow or number < -0x80000000 or number > 0xFFFFFFFF:
+        if overflow or number < _MIN_INT32 or number > _MAX_UINT32:
             return False  # 64-bit ints: left to msgpack
         if 0 <= number < 0x80:
             _put_byte(w, <uint8_t>number)
@@ -297,24 +311,41 @@ cdef object _frame(Writer* w):
     return PyBytes_FromStringAndSize(w.data, w.size)
 
 
+cdef Writer _kept  # encode_calls' buffer, kept between calls: grown once, then reused
+cdef bint _kept_busy = False  # a record's own code (getattr) could call encode_calls again
+
+
 def encode_calls(backlog, Py_ssize_t count, dict in_flight, double now, double within):
-    """One pass over the claimed records: each popped, marked in flight and written; a
-    record this writer cannot write sends the whole frame down msgpack's path."""
-    cdef list claimed = []
-    cdef object popleft = backlog.popleft
+    """One pass over the claimed records: each marked in flight and written; a record
+    this writer cannot write sends the whole frame down msgpack's path."""
+    global _kept_busy
+    cdef list claimed
     cdef tuple item
-    cdef Py_ssize_t i
+    cdef Py_ssize_t i = -1  # the record being handled
     cdef _Slots fields = None
-    cdef bint id_first = False, writing = True
-    cdef Writer w
-    w.data, w.size, w.capacity = NULL, 0, 0
+    cdef bint id_first = False, writing = True, taken_all = count == len(backlog)
+    cdef Writer own
+    cdef Writer* w = &own
+    own.data, own.size, own.capacity = NULL, 0, 0
+    if not _kept_busy:
+        _kept_busy = True
+        w = &_kept
+        w.size = 0
+    if taken_all:  # the usual case: one C call each, not a popleft per record
+        claimed = list(backlog)
+        backlog.clear()
+    else:
+        claimed = []
     try:
-        _put_array(&w, 2)
-        _put_byte(&w, CALLS)
-        _put_array(&w, count)
+        _put_array(w, 2)
+        _put_byte(w, CALLS)
+        _put_array(w, count)
         for i in range(count):
-            item = popleft()
-            claimed.append(item)
+            if taken_all:
+                item = claimed[i]
+            else:
+                item = backlog.popleft()
+                claimed.append(item)
             record = item[0]
             if fields is None or type(record) is not fields.cls:
                 fields = _slots(type(record))
@@ -323,15 +354,19 @@ def encode_calls(backlog, Py_ssize_t count, dict in_flight, double now, double w
             invocation_id = _field(fields, record, 0) if id_first else record.invocation_id
             PyDict_SetItem(in_flight, invocation_id, None)
             if writing:
-                try:
-                    writing = _write_call(&w, fields, record, item[1],
-                                          within - (now - <double>item[2]))
-                except UnicodeError:
-                    writing = False  # msgpack raises it, as the pure twin does
+                writing = _write_call(w, fields, record, item[1],
+                                      within - (now - <double>item[2]))
         if writing:
-            return _frame(&w)
+            return _frame(w)
+    except BaseException:
+        if taken_all:  # as if popped one by one: the records after the failing one stay
+            backlog.extend(claimed[i + 1:])
+        raise
     finally:
-        PyMem_Free(w.data)
+        if w is &_kept:
+            _kept_busy = False
+        else:
+            PyMem_Free(own.data)
     calls = []
     for item in claimed:
         record = item[0]
