@@ -172,7 +172,7 @@ def test_ppr_encode_calls(benchmark: Any, twin: ModuleType) -> None:
 @pytest.mark.benchmark(group="speedups-ppr-decode-calls")
 @pytest.mark.parametrize("twin", DISPATCHES, ids=_name)
 def test_ppr_decode_calls(benchmark: Any, twin: ModuleType) -> None:
-    """Worker: the frame -> 64 (record, num_retries, start_within)."""
+    """Worker: the frame -> 64 records, with their num_retries and start_within columns."""
     assert len(benchmark(twin.decode_calls, CALLS_FRAME, InvocationRecord)[1]) == 64
     _record(benchmark, twin)
 

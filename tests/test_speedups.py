@@ -222,10 +222,12 @@ def test_calls_frame_round_trip_and_golden_file(dispatch: ModuleType) -> None:
     frame = dispatch.encode_calls(backlog, 2, in_flight, 105.0, 10.0)
     assert list(in_flight) == ["inv-0", "inv-1"] and len(backlog) == 1
     assert frame == (GOLDEN / "ppr_calls_v1.bin").read_bytes()
-    kind, calls = dispatch.decode_calls(frame, InvocationRecord)
+    kind, records, num_retries, start_within = dispatch.decode_calls(frame, InvocationRecord)
     assert kind == _dispatch_py.CALLS
-    assert calls == [(r, n, 10.0 - (105.0 - at)) for r, n, at in _claimed(2)]
-    assert dispatch.decode_calls(msgpack.packb([1]), InvocationRecord) == (1, [])
+    assert list(zip(records, num_retries, start_within, strict=True)) == [
+        (r, n, 10.0 - (105.0 - at)) for r, n, at in _claimed(2)
+    ]
+    assert dispatch.decode_calls(msgpack.packb([1]), InvocationRecord) == (1, [], [], [])
 
 
 EVENTS = [
@@ -339,7 +341,7 @@ def test_twins_agree_on_calls_frames(
     (frame,) = frames
     decoded = [twin.decode_calls(frame, InvocationRecord) for twin in DISPATCHES]
     assert all(d == decoded[0] for d in decoded)
-    assert [call[0] for call in decoded[0][1]] == [record for record, _, _ in claimed]
+    assert decoded[0][1] == [record for record, _, _ in claimed]
 
 
 class _PlainRecord:
@@ -355,8 +357,8 @@ class _PlainRecord:
 def test_decode_calls_with_any_record_factory(dispatch: ModuleType) -> None:
     frame = dispatch.encode_calls(deque(_claimed(2)), 2, {}, 105.0, 10.0)
     for make in (_PlainRecord, lambda *fields: _PlainRecord(*fields)):
-        _, calls = dispatch.decode_calls(frame, make)
-        assert [record for record, _, _ in calls] == [
+        _, records, _, _ = dispatch.decode_calls(frame, make)
+        assert records == [
             _PlainRecord(*[getattr(r, f) for f in _dispatch_py.CALL_FIELDS])
             for r, _, _ in _claimed(2)
         ]

@@ -571,7 +571,7 @@ cdef class _CallReader:
     cdef object read(self, bytes frame):
         cdef Reader r
         cdef Py_ssize_t count, n, i
-        cdef list out = []
+        cdef list records = [], retries = [], withins = []
         cdef PyObject* fields[RECORD_FIELDS]
         _start(&r, frame)
         n = _take_array(&r)
@@ -581,7 +581,7 @@ cdef class _CallReader:
         if kind != CALLS:
             if n != 1 or r.at != r.end:
                 raise _Malformed()
-            return kind, out
+            return kind, records, retries, withins
         if n != 2:
             raise _Malformed()
         count = _take_array(&r)
@@ -603,10 +603,12 @@ cdef class _CallReader:
             fields[4], fields[5] = <PyObject*>workflow_id, <PyObject*>workflow_task_id
             fields[6] = <PyObject*>created_at
             record = self.records.make(fields, RECORD_FIELDS)
-            out.append((record, _take_object(&r), _take_object(&r)))
+            records.append(record)
+            retries.append(_take_object(&r))
+            withins.append(_take_object(&r))
         if r.bad or r.at != r.end:
             raise _Malformed()
-        return CALLS, out
+        return CALLS, records, retries, withins
 
 
 cdef dict _call_readers = {}
@@ -623,16 +625,10 @@ def decode_calls(frame, make_record):
             pass
     cdef list message = _unpackb(frame, raw=False)
     if message[0] != CALLS:
-        return message[0], []
-    cdef list out = []
-    cdef list call
-    for call in message[1]:
-        out.append((
-            make_record(call[0], call[1], call[2], call[3], call[4], call[5], call[6]),
-            call[7],
-            call[8],
-        ))
-    return CALLS, out
+        return message[0], [], [], []
+    calls = message[1]
+    records = [make_record(*call[:7]) for call in calls]
+    return CALLS, records, [call[7] for call in calls], [call[8] for call in calls]
 
 
 cdef struct Event:

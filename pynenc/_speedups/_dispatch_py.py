@@ -64,13 +64,15 @@ def encode_calls(
 
 def decode_calls(
     frame: bytes, make_record: Callable[..., Any]
-) -> tuple[int, list[tuple[Any, int, float]]]:
-    """A dispatcher's frame: (kind, [(record, num_retries, start_within_sec), ...]); the
-    list is empty for a frame that carries no calls."""
+) -> tuple[int, list[Any], list[int], list[float]]:
+    """A dispatcher's frame: (kind, records, num_retries, start_within_sec), the calls as
+    three columns (no object per call besides its record); empty for a frame without calls."""
     message = _unpackb(frame, raw=False)
     if message[0] != CALLS:
-        return message[0], []
-    return CALLS, [(make_record(*call[:7]), call[7], call[8]) for call in message[1]]
+        return message[0], [], [], []
+    calls = message[1]
+    records = [make_record(*call[:7]) for call in calls]
+    return CALLS, records, [call[7] for call in calls], [call[8] for call in calls]
 
 
 class OutcomeColumns(Protocol):

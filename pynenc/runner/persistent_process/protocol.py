@@ -56,8 +56,11 @@ def decode(frame: bytes) -> list[Any]:
 encode_calls = dispatch.encode_calls
 
 
-def decode_calls(frame: bytes) -> tuple[int, list[tuple[InvocationRecord, int, float]]]:
-    """A dispatcher frame: (CALLS or STOP, [(record, num_retries, start_within_sec), ...])."""
+def decode_calls(
+    frame: bytes,
+) -> tuple[int, list[InvocationRecord], list[int], list[float]]:
+    """A dispatcher frame: (CALLS or STOP, records, num_retries, start_within_sec), the
+    calls as columns (empty for STOP)."""
     return dispatch.decode_calls(frame, InvocationRecord)
 
 
