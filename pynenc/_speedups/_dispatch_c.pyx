@@ -9,7 +9,7 @@ and outcomes are built through their slots, without a Python ``__init__`` frame 
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.dict cimport PyDict_SetItem
-from cpython.list cimport PyList_GET_SIZE
+from cpython.list cimport PyList_GET_SIZE, PyList_New, PyList_SET_ITEM
 from cpython.mem cimport PyMem_Calloc, PyMem_Free, PyMem_Realloc
 from cpython.set cimport PySet_Add, PySet_Discard
 from cpython.object cimport PyObject, PyTypeObject
@@ -459,14 +459,27 @@ cdef int64_t _take_int(Reader* r) noexcept:
     return 0
 
 
+cdef uint64_t _HIGH_BITS = 0x8080808080808080  # a C constant (a literal would be a Python int)
+
+
+cdef inline bint _is_ascii(const char* data, Py_ssize_t size) noexcept:
+    """No byte with its high bit set; eight bytes at a time."""
+    cdef uint64_t word, high = 0
+    cdef Py_ssize_t i = 0
+    while i + 8 <= size:
+        memcpy(&word, data + i, 8)
+        high |= word
+        i += 8
+    while i < size:
+        high |= <uint8_t>data[i]
+        i += 1
+    return (high & _HIGH_BITS) == 0
+
+
 cdef object _decode_utf8(Reader* r, const char* data, Py_ssize_t size):
     """The str; for invalid UTF-8 the reader fails (msgpack's path then raises its error).
     ASCII (ids, task names) cannot fail: no try block and its exception-state saving."""
-    cdef Py_ssize_t i
-    for i in range(size):
-        if <uint8_t>data[i] >= 0x80:
-            break
-    else:
+    if _is_ascii(data, size):
         text = PyUnicode_New(size, 127)  # checked ASCII already: no second scan
         memcpy(PyUnicode_DATA(text), data, size)
         return text
@@ -552,6 +565,12 @@ cdef inline void _start(Reader* r, bytes frame):
 DEF RECORD_FIELDS = 7
 
 
+cdef inline void _set(list items, Py_ssize_t index, object value) noexcept:
+    """``items[index] = value`` for a slot of a new list, still empty."""
+    Py_INCREF(value)
+    PyList_SET_ITEM(items, index, value)
+
+
 cdef class _CallReader:
     """Reads CALLS frames for one record class, remembering the last task ids it read."""
 
@@ -571,7 +590,7 @@ cdef class _CallReader:
     cdef object read(self, bytes frame):
         cdef Reader r
         cdef Py_ssize_t count, n, i
-        cdef list records = [], retries = [], withins = []
+        cdef list records, retries, withins
         cdef PyObject* fields[RECORD_FIELDS]
         _start(&r, frame)
         n = _take_array(&r)
@@ -581,10 +600,12 @@ cdef class _CallReader:
         if kind != CALLS:
             if n != 1 or r.at != r.end:
                 raise _Malformed()
-            return kind, records, retries, withins
-        if n != 2:
-            raise _Malformed()
+            return kind, [], [], []
         count = _take_array(&r)
+        if n != 2 or r.bad or count > (r.end - r.at) // (RECORD_FIELDS + 3):  # 10+ bytes each
+            raise _Malformed()
+        # filled in place (each slot set once below; a frame given up is dropped whole)
+        records, retries, withins = PyList_New(count), PyList_New(count), PyList_New(count)
         for i in range(count):
             if _take_array(&r) != RECORD_FIELDS + 2:
                 raise _Malformed()
@@ -602,10 +623,9 @@ cdef class _CallReader:
             fields[2], fields[3] = <PyObject*>arguments, <PyObject*>parent_id
             fields[4], fields[5] = <PyObject*>workflow_id, <PyObject*>workflow_task_id
             fields[6] = <PyObject*>created_at
-            record = self.records.make(fields, RECORD_FIELDS)
-            records.append(record)
-            retries.append(_take_object(&r))
-            withins.append(_take_object(&r))
+            _set(records, i, self.records.make(fields, RECORD_FIELDS))
+            _set(retries, i, _take_object(&r))
+            _set(withins, i, _take_object(&r))
         if r.bad or r.at != r.end:
             raise _Malformed()
         return CALLS, records, retries, withins
