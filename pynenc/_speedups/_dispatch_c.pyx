@@ -490,7 +490,7 @@ cdef object _decode_utf8(Reader* r, const char* data, Py_ssize_t size):
         return None
 
 
-cdef object _take_object(Reader* r):
+cdef inline object _take_object(Reader* r):
     """None, str, bytes, float or int; anything else fails the reader (msgpack's)."""
     cdef uint8_t marker = r.at[0] if r.at < r.end else 0xC1
     cdef Py_ssize_t size
