@@ -311,6 +311,7 @@ cdef object _frame(Writer* w):
     return PyBytes_FromStringAndSize(w.data, w.size)
 
 
+DEF KEPT_MAX = 1 << 20
 cdef Writer _kept  # encode_calls' buffer, kept between calls: grown once, then reused
 cdef bint _kept_busy = False  # a record's own code (getattr) could call encode_calls again
 
@@ -363,10 +364,13 @@ def encode_calls(backlog, Py_ssize_t count, dict in_flight, double now, double w
             backlog.extend(claimed[i + 1:])
         raise
     finally:
-        if w is &_kept:
-            _kept_busy = False
-        else:
+        if w is not &_kept:
             PyMem_Free(own.data)
+        else:
+            _kept_busy = False
+            if _kept.capacity > KEPT_MAX:  # a frame of huge calls: not kept for ever
+                PyMem_Free(_kept.data)
+                _kept.data, _kept.size, _kept.capacity = NULL, 0, 0
     calls = []
     for item in claimed:
         record = item[0]
