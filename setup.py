@@ -50,7 +50,7 @@ def _extensions() -> list[Any]:
     from setuptools import Extension
 
     modules = [
-        Extension(path[:-4].replace("/", "."), [path], extra_compile_args=["-O2"])
+        Extension(path[:-4].replace("/", "."), [path], extra_compile_args=["-O3"])
         for path in sources
     ]
     _say(f"compiling {len(modules)} Cython extensions")

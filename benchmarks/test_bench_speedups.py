@@ -19,7 +19,7 @@ from pynenc.exceptions import InvalidStatusTransitionError, StatusOwnershipError
 from pynenc.invocation import status as status_module
 from pynenc.invocation.record import InvocationRecord
 from pynenc.invocation.status import InvocationStatus
-from pynenc.runner.execution import Outcome
+from pynenc.runner.outcomes import OutcomeBatch, OutcomeWriter
 from pynenc.runner.persistent_process import protocol
 
 
@@ -172,7 +172,7 @@ def test_ppr_encode_calls(benchmark: Any, twin: ModuleType) -> None:
 @pytest.mark.benchmark(group="speedups-ppr-decode-calls")
 @pytest.mark.parametrize("twin", DISPATCHES, ids=_name)
 def test_ppr_decode_calls(benchmark: Any, twin: ModuleType) -> None:
-    """Worker: the frame -> 64 (record, num_retries, start_within)."""
+    """Worker: the frame -> 64 records, with their num_retries and start_within columns."""
     assert len(benchmark(twin.decode_calls, CALLS_FRAME, InvocationRecord)[1]) == 64
     _record(benchmark, twin)
 
@@ -180,13 +180,53 @@ def test_ppr_decode_calls(benchmark: Any, twin: ModuleType) -> None:
 @pytest.mark.benchmark(group="speedups-ppr-read-events")
 @pytest.mark.parametrize("twin", DISPATCHES, ids=_name)
 def test_ppr_read_events(benchmark: Any, twin: ModuleType) -> None:
-    """Dispatcher: a worker's frame of 128 events -> outcomes and its view of the worker."""
+    """Dispatcher: a worker's frame of 128 events -> the OutcomeWriter's columns and its
+    view of the worker."""
     read = protocol.event_reader(twin).read
 
-    def read_frame() -> list[Outcome]:
-        outcomes: list[Outcome] = []
-        read(EVENTS_FRAME, {}, set(), set(), {}, outcomes)
-        return outcomes
+    def read_frame() -> OutcomeBatch:
+        batch = OutcomeBatch()
+        read(EVENTS_FRAME, {}, set(), set(), {}, batch)
+        return batch
 
     assert len(benchmark(read_frame)) == 128
+    _record(benchmark, twin)
+
+
+class _NoBackend:
+    """Takes the OutcomeWriter's calls and stores nothing: only the dispatcher's own work
+    is measured."""
+
+    trigger_definitions: tuple[()] = ()
+
+    def __init__(self) -> None:
+        self.orchestrator = self.broker = self
+
+    def finish_invocations(
+        self, changes: Any, results: Any, exceptions: Any, runner: Any
+    ) -> dict[str, Any]:
+        assert len(changes) == 128 and len(results) == 64
+        return {}
+
+    def route_invocations(self, invocation_ids: Any, delay_sec: float = 0.0) -> None:
+        """Nothing is routed in this round."""
+
+
+@pytest.mark.benchmark(group="speedups-ppr-dispatcher-round")
+@pytest.mark.parametrize("twin", DISPATCHES, ids=_name)
+def test_ppr_dispatcher_round(benchmark: Any, twin: ModuleType) -> None:
+    """The dispatcher's CPU for 64 trivial tasks, backend excluded: encode their CALLS
+    frame, read the worker's 128 events, turn them into ``finish_invocations`` arguments."""
+    read = protocol.event_reader(twin).read
+    writer = OutcomeWriter(_NoBackend(), "runner-a")  # type: ignore[arg-type]
+
+    def dispatch_round() -> OutcomeBatch:
+        in_flight: dict[str, None] = {}
+        twin.encode_calls(deque(CLAIMED), 64, in_flight, 100.5, 30.0)
+        batch = OutcomeBatch()
+        read(EVENTS_FRAME, in_flight, set(), set(), {}, batch)
+        writer.write(batch)
+        return batch
+
+    assert len(benchmark(dispatch_round)) == 128
     _record(benchmark, twin)

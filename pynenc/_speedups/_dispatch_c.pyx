@@ -9,7 +9,7 @@ and outcomes are built through their slots, without a Python ``__init__`` frame 
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.dict cimport PyDict_SetItem
-from cpython.list cimport PyList_GET_SIZE
+from cpython.list cimport PyList_GET_SIZE, PyList_New, PyList_SET_ITEM
 from cpython.mem cimport PyMem_Calloc, PyMem_Free, PyMem_Realloc
 from cpython.set cimport PySet_Add, PySet_Discard
 from cpython.object cimport PyObject, PyTypeObject
@@ -37,6 +37,12 @@ cdef tuple _NO_ARGS = ()
 cdef extern from "Python.h":
     const char* PyUnicode_AsUTF8AndSize(object text, Py_ssize_t* size) except NULL
     object PyFloat_FromDouble(double value)
+    object PyUnicode_New(Py_ssize_t size, Py_UCS4 maxchar)
+    bint PyUnicode_IS_COMPACT_ASCII(object text)
+    Py_ssize_t PyUnicode_GET_LENGTH(object text)
+    void* PyUnicode_DATA(object text)
+    const char* _utf8_or_null "PyUnicode_AsUTF8AndSize"(object text, Py_ssize_t* size)
+    void PyErr_Clear()
 
 
 # --- a slots dataclass read and built through its slots ----------------------------------
@@ -195,6 +201,11 @@ cdef inline int _put_double(Writer* w, double real) except -1:
     return _put_be(w, 0xCB, bits, 8)
 
 
+# C constants: a literal beyond a C int would be compared as a Python int
+cdef int64_t _MAX_UINT32 = 0xFFFFFFFF
+cdef int64_t _MIN_INT32 = -0x80000000
+
+
 cdef bint _put_value(Writer* w, object value) except -1:
     """Write ``value`` as msgpack does; False for a type this writer leaves to msgpack."""
     cdef Py_ssize_t size
@@ -206,8 +217,15 @@ cdef bint _put_value(Writer* w, object value) except -1:
     if value is None:
         _put_byte(w, 0xC0)
     elif type(value) is str:
-        utf8 = PyUnicode_AsUTF8AndSize(value, &size)
-        if size > 0xFFFFFFFF:
+        if PyUnicode_IS_COMPACT_ASCII(value):  # ids, task names: the data is the UTF-8
+            size = PyUnicode_GET_LENGTH(value)
+            utf8 = <const char*>PyUnicode_DATA(value)
+        else:
+            utf8 = _utf8_or_null(value, &size)
+            if utf8 is NULL:  # e.g. a lone surrogate: msgpack raises it, as the pure twin
+                PyErr_Clear()
+                return False
+        if size > _MAX_UINT32:
             return False
         if size < 32:
             _put_byte(w, 0xA0 | size)
@@ -220,7 +238,7 @@ cdef bint _put_value(Writer* w, object value) except -1:
         _put_raw(w, utf8, size)
     elif type(value) is bytes:
         size = PyBytes_GET_SIZE(value)
-        if size > 0xFFFFFFFF:
+        if size > _MAX_UINT32:
             return False
         if size < 0x100:
             _put_be(w, 0xC4, size, 1)
@@ -233,7 +251,7 @@ cdef bint _put_value(Writer* w, object value) except -1:
         _put_double(w, value)
     elif type(value) is int:
         number = PyLong_AsLongLongAndOverflow(value, &overflow)
-        if overflow or number < -0x80000000 or number > 0xFFFFFFFF:
+        if overflow or number < _MIN_INT32 or number > _MAX_UINT32:
             return False  # 64-bit ints: left to msgpack
         if 0 <= number < 0x80:
             _put_byte(w, <uint8_t>number)
@@ -293,24 +311,42 @@ cdef object _frame(Writer* w):
     return PyBytes_FromStringAndSize(w.data, w.size)
 
 
+DEF KEPT_MAX = 1 << 20
+cdef Writer _kept  # encode_calls' buffer, kept between calls: grown once, then reused
+cdef bint _kept_busy = False  # a record's own code (getattr) could call encode_calls again
+
+
 def encode_calls(backlog, Py_ssize_t count, dict in_flight, double now, double within):
-    """One pass over the claimed records: each popped, marked in flight and written; a
-    record this writer cannot write sends the whole frame down msgpack's path."""
-    cdef list claimed = []
-    cdef object popleft = backlog.popleft
+    """One pass over the claimed records: each marked in flight and written; a record
+    this writer cannot write sends the whole frame down msgpack's path."""
+    global _kept_busy
+    cdef list claimed
     cdef tuple item
-    cdef Py_ssize_t i
+    cdef Py_ssize_t i = -1  # the record being handled
     cdef _Slots fields = None
-    cdef bint id_first = False, writing = True
-    cdef Writer w
-    w.data, w.size, w.capacity = NULL, 0, 0
+    cdef bint id_first = False, writing = True, taken_all = count == len(backlog)
+    cdef Writer own
+    cdef Writer* w = &own
+    own.data, own.size, own.capacity = NULL, 0, 0
+    if not _kept_busy:
+        _kept_busy = True
+        w = &_kept
+        w.size = 0
+    if taken_all:  # the usual case: one C call each, not a popleft per record
+        claimed = list(backlog)
+        backlog.clear()
+    else:
+        claimed = []
     try:
-        _put_array(&w, 2)
-        _put_byte(&w, CALLS)
-        _put_array(&w, count)
+        _put_array(w, 2)
+        _put_byte(w, CALLS)
+        _put_array(w, count)
         for i in range(count):
-            item = popleft()
-            claimed.append(item)
+            if taken_all:
+                item = claimed[i]
+            else:
+                item = backlog.popleft()
+                claimed.append(item)
             record = item[0]
             if fields is None or type(record) is not fields.cls:
                 fields = _slots(type(record))
@@ -319,15 +355,22 @@ def encode_calls(backlog, Py_ssize_t count, dict in_flight, double now, double w
             invocation_id = _field(fields, record, 0) if id_first else record.invocation_id
             PyDict_SetItem(in_flight, invocation_id, None)
             if writing:
-                try:
-                    writing = _write_call(&w, fields, record, item[1],
-                                          within - (now - <double>item[2]))
-                except UnicodeError:
-                    writing = False  # msgpack raises it, as the pure twin does
+                writing = _write_call(w, fields, record, item[1],
+                                      within - (now - <double>item[2]))
         if writing:
-            return _frame(&w)
+            return _frame(w)
+    except BaseException:
+        if taken_all:  # as if popped one by one: the records after the failing one stay
+            backlog.extend(claimed[i + 1:])
+        raise
     finally:
-        PyMem_Free(w.data)
+        if w is not &_kept:
+            PyMem_Free(own.data)
+        else:
+            _kept_busy = False
+            if _kept.capacity > KEPT_MAX:  # a frame of huge calls: not kept for ever
+                PyMem_Free(_kept.data)
+                _kept.data, _kept.size, _kept.capacity = NULL, 0, 0
     calls = []
     for item in claimed:
         record = item[0]
@@ -354,28 +397,39 @@ class _Malformed(Exception):
 cdef struct Reader:
     const uint8_t* at
     const uint8_t* end
+    # sticky: a malformed frame, or a value this reader leaves to msgpack. Every read after
+    # it fails too (and returns 0 / None), so loops end; callers check it once per value
+    # they act on, instead of an exception check after every byte they take.
+    bint bad
 
 
-cdef inline uint64_t _take_be(Reader* r, int width) except? 0:
+cdef inline void _fail(Reader* r) noexcept:
+    r.bad = True
+    r.at = r.end
+
+
+cdef inline uint64_t _take_be(Reader* r, int width) noexcept:
     cdef uint64_t value = 0
     cdef int i
     if r.end - r.at < width:
-        raise _Malformed()
+        _fail(r)
+        return 0
     for i in range(width):
         value = (value << 8) | r.at[i]
     r.at += width
     return value
 
 
-cdef inline uint8_t _take_marker(Reader* r) except? 0:
+cdef inline uint8_t _take_marker(Reader* r) noexcept:
     if r.at >= r.end:
-        raise _Malformed()
+        _fail(r)
+        return 0xC1  # never used by msgpack
     cdef uint8_t marker = r.at[0]
     r.at += 1
     return marker
 
 
-cdef Py_ssize_t _take_array(Reader* r) except -1:
+cdef inline Py_ssize_t _take_array(Reader* r) noexcept:
     cdef uint8_t marker = _take_marker(r)
     if 0x90 <= marker <= 0x9F:
         return marker & 0x0F
@@ -383,10 +437,11 @@ cdef Py_ssize_t _take_array(Reader* r) except -1:
         return <Py_ssize_t>_take_be(r, 2)
     if marker == 0xDD:
         return <Py_ssize_t>_take_be(r, 4)
-    raise _Malformed()
+    _fail(r)
+    return 0
 
 
-cdef int64_t _take_int(Reader* r) except? -1:
+cdef int64_t _take_int(Reader* r) noexcept:
     cdef uint8_t marker = _take_marker(r)
     if marker < 0x80:
         return marker
@@ -404,26 +459,43 @@ cdef int64_t _take_int(Reader* r) except? -1:
         return <int64_t>(<short>_take_be(r, 2))
     if marker == 0xD2:
         return <int64_t>(<int>_take_be(r, 4))
-    raise _Malformed()  # 64-bit ints: left to msgpack
+    _fail(r)  # 64-bit ints: left to msgpack
+    return 0
 
 
-cdef object _decode_utf8(const char* data, Py_ssize_t size):
-    """The str, or _Malformed for invalid UTF-8 (msgpack's path then raises its error).
+cdef uint64_t _HIGH_BITS = 0x8080808080808080  # a C constant (a literal would be a Python int)
+
+
+cdef inline bint _is_ascii(const char* data, Py_ssize_t size) noexcept:
+    """No byte with its high bit set; eight bytes at a time."""
+    cdef uint64_t word, high = 0
+    cdef Py_ssize_t i = 0
+    while i + 8 <= size:
+        memcpy(&word, data + i, 8)
+        high |= word
+        i += 8
+    while i < size:
+        high |= <uint8_t>data[i]
+        i += 1
+    return (high & _HIGH_BITS) == 0
+
+
+cdef object _decode_utf8(Reader* r, const char* data, Py_ssize_t size):
+    """The str; for invalid UTF-8 the reader fails (msgpack's path then raises its error).
     ASCII (ids, task names) cannot fail: no try block and its exception-state saving."""
-    cdef Py_ssize_t i
-    for i in range(size):
-        if <uint8_t>data[i] >= 0x80:
-            break
-    else:
-        return PyUnicode_DecodeASCII(data, size, NULL)
+    if _is_ascii(data, size):
+        text = PyUnicode_New(size, 127)  # checked ASCII already: no second scan
+        memcpy(PyUnicode_DATA(text), data, size)
+        return text
     try:
         return PyUnicode_DecodeUTF8(data, size, NULL)
     except UnicodeDecodeError:
-        raise _Malformed()
+        _fail(r)
+        return None
 
 
-cdef object _take_object(Reader* r):
-    """None, str, bytes, float or int; anything else is left to msgpack."""
+cdef inline object _take_object(Reader* r):
+    """None, str, bytes, float or int; anything else fails the reader (msgpack's)."""
     cdef uint8_t marker = r.at[0] if r.at < r.end else 0xC1
     cdef Py_ssize_t size
     cdef uint64_t bits
@@ -438,14 +510,16 @@ cdef object _take_object(Reader* r):
         else:
             size = <Py_ssize_t>_take_be(r, 1 << (marker - 0xD9))
         if r.end - r.at < size:
-            raise _Malformed()
+            _fail(r)
+            return None
         r.at += size
-        return _decode_utf8(<const char*>r.at - size, size)
+        return _decode_utf8(r, <const char*>r.at - size, size)
     if 0xC4 <= marker <= 0xC6:
         r.at += 1
         size = <Py_ssize_t>_take_be(r, 1 << (marker - 0xC4))
         if r.end - r.at < size:
-            raise _Malformed()
+            _fail(r)
+            return None
         r.at += size
         return PyBytes_FromStringAndSize(<const char*>r.at - size, size)
     if marker == 0xCB:
@@ -465,8 +539,17 @@ cdef object _take_cached(Reader* r, PyObject** cache):
     if 0xA0 <= marker <= 0xBF and cache[0] is not NULL:
         size = marker & 0x1F
         cached = <object>cache[0]  # a reference of our own while we compare
-        cached_utf8 = PyUnicode_AsUTF8AndSize(cached, &cached_size)
-        if cached_size == size and r.end - r.at > size and memcmp(cached_utf8, r.at + 1, size) == 0:
+        if PyUnicode_IS_COMPACT_ASCII(cached):  # its UTF-8 is its data
+            cached_size = PyUnicode_GET_LENGTH(cached)
+            cached_utf8 = <const char*>PyUnicode_DATA(cached)
+        else:
+            cached_utf8 = PyUnicode_AsUTF8AndSize(cached, &cached_size)
+        if (
+            cached_size == size
+            and r.end - r.at > size
+            and (size == 0 or cached_utf8[size - 1] == <char>r.at[size])  # a cheap first look
+            and memcmp(cached_utf8, r.at + 1, size) == 0
+        ):
             r.at += 1 + size
             return cached
     value = _take_object(r)
@@ -480,9 +563,16 @@ cdef object _take_cached(Reader* r, PyObject** cache):
 cdef inline void _start(Reader* r, bytes frame):
     r.at = <const uint8_t*>PyBytes_AS_STRING(frame)
     r.end = r.at + PyBytes_GET_SIZE(frame)
+    r.bad = False
 
 
 DEF RECORD_FIELDS = 7
+
+
+cdef inline void _set(list items, Py_ssize_t index, object value) noexcept:
+    """``items[index] = value`` for a slot of a new list, still empty."""
+    Py_INCREF(value)
+    PyList_SET_ITEM(items, index, value)
 
 
 cdef class _CallReader:
@@ -504,20 +594,22 @@ cdef class _CallReader:
     cdef object read(self, bytes frame):
         cdef Reader r
         cdef Py_ssize_t count, n, i
-        cdef list out = []
+        cdef list records, retries, withins
         cdef PyObject* fields[RECORD_FIELDS]
         _start(&r, frame)
         n = _take_array(&r)
-        if n < 1:
-            raise _Malformed()
         kind = _take_int(&r)
+        if n < 1 or r.bad:
+            raise _Malformed()
         if kind != CALLS:
             if n != 1 or r.at != r.end:
                 raise _Malformed()
-            return kind, out
-        if n != 2:
-            raise _Malformed()
+            return kind, [], [], []
         count = _take_array(&r)
+        if n != 2 or r.bad or count > (r.end - r.at) // (RECORD_FIELDS + 3):  # 10+ bytes each
+            raise _Malformed()
+        # filled in place (each slot set once below; a frame given up is dropped whole)
+        records, retries, withins = PyList_New(count), PyList_New(count), PyList_New(count)
         for i in range(count):
             if _take_array(&r) != RECORD_FIELDS + 2:
                 raise _Malformed()
@@ -529,15 +621,18 @@ cdef class _CallReader:
             workflow_id = _take_object(&r)
             workflow_task_id = _take_cached(&r, &self.workflow_task_id)
             created_at = _take_object(&r)
+            if r.bad:
+                raise _Malformed()
             fields[0], fields[1] = <PyObject*>invocation_id, <PyObject*>task_id
             fields[2], fields[3] = <PyObject*>arguments, <PyObject*>parent_id
             fields[4], fields[5] = <PyObject*>workflow_id, <PyObject*>workflow_task_id
             fields[6] = <PyObject*>created_at
-            record = self.records.make(fields, RECORD_FIELDS)
-            out.append((record, _take_object(&r), _take_object(&r)))
-        if r.at != r.end:
+            _set(records, i, self.records.make(fields, RECORD_FIELDS))
+            _set(retries, i, _take_object(&r))
+            _set(withins, i, _take_object(&r))
+        if r.bad or r.at != r.end:
             raise _Malformed()
-        return CALLS, out
+        return CALLS, records, retries, withins
 
 
 cdef dict _call_readers = {}
@@ -554,22 +649,18 @@ def decode_calls(frame, make_record):
             pass
     cdef list message = _unpackb(frame, raw=False)
     if message[0] != CALLS:
-        return message[0], []
-    cdef list out = []
-    cdef list call
-    for call in message[1]:
-        out.append((
-            make_record(call[0], call[1], call[2], call[3], call[4], call[5], call[6]),
-            call[7],
-            call[8],
-        ))
-    return CALLS, out
+        return message[0], [], [], []
+    calls = message[1]
+    records = [make_record(*call[:7]) for call in calls]
+    return CALLS, records, [call[7] for call in calls], [call[8] for call in calls]
 
 
 cdef struct Event:
     int64_t kind
-    # owned: the id, then for DONE the status value, result, exception and retry_delay
+    # owned: the id, then for DONE the status value, result, exception and retry_delay;
+    # a float retry_delay stays a double (below) until a status that is routed needs it
     PyObject* fields[5]
+    double delay
 
 
 cdef void _release(Event* events, Py_ssize_t count):
@@ -590,75 +681,89 @@ cdef inline void _keep(PyObject** slot, object value):
 
 cdef class EventReader:
     cdef object _running, _resumed, _paused, _rerouted
-    cdef object _make
-    cdef _Slots _maker
     cdef dict _statuses
+    cdef frozenset _routed_values
+    cdef bint _rerouted_routed
     cdef PyObject* _status_value  # the last DONE status read, as a str
     cdef PyObject* _invocation_id  # the last id read: a call's DONE often follows its STARTED
+    # the last DONE status value resolved (a reference of ours), its status and routing
+    cdef PyObject* _resolved_value
+    cdef object _resolved_status
+    cdef bint _resolved_routed
+    # the columns of the ``out`` being filled, set only while ``read`` runs
+    cdef list _ids, _status_column, _results, _exceptions, _retries
 
     def __cinit__(self):
         self._status_value = NULL
         self._invocation_id = NULL
+        self._resolved_value = NULL
 
     def __dealloc__(self):
         Py_XDECREF(self._status_value)
         Py_XDECREF(self._invocation_id)
+        Py_XDECREF(self._resolved_value)
 
-    def __init__(self, make_outcome, dict statuses, running, resumed, paused, rerouted):
-        self._make = make_outcome
-        self._maker = _slots(make_outcome) if isinstance(make_outcome, type) else None
+    def __init__(self, dict statuses, running, resumed, paused, rerouted, routed):
         self._statuses = statuses
         self._running, self._resumed = running, resumed
         self._paused, self._rerouted = paused, rerouted
+        self._routed_values = frozenset([v for v, s in statuses.items() if s in routed])
+        self._rerouted_routed = rerouted in routed
 
-    cdef object _outcome(self, object invocation_id, object status, object done, Py_ssize_t at):
-        """The outcome; for DONE ``done[at + 3:at + 6]`` is (result, exception, retry_delay)."""
-        if self._maker is None:
-            if done is None:
-                return self._make(invocation_id, status)
-            return self._make(invocation_id, status, done[at + 3], done[at + 4], done[at + 5])
-        cdef PyObject* args[5]
-        args[0], args[1] = <PyObject*>invocation_id, <PyObject*>status
-        if done is None:
-            return self._maker.make(args, 2)
-        result, exception = done[at + 3], done[at + 4]  # owned by these locals
-        retry_delay = done[at + 5]
-        args[2], args[3] = <PyObject*>result, <PyObject*>exception
-        args[4] = <PyObject*>retry_delay
-        return self._maker.make(args, 5)
+    cdef int _resolve(self, object value) except -1:
+        """The status of a DONE's value (KeyError for none) and whether it is routed."""
+        status = self._statuses[value]
+        self._resolved_routed = value in self._routed_values
+        self._resolved_status = status
+        Py_INCREF(value)
+        Py_XDECREF(self._resolved_value)
+        self._resolved_value = <PyObject*>value
+        return 0
 
-    cdef int _apply(self, long kind, object invocation_id, object done, Py_ssize_t at,
-                    dict in_flight, set started, set running, dict lost_runs,
-                    list outcomes) except -1:
-        """One event; for DONE ``done[at:at + 6]`` is the whole event, read after the
-        bookkeeping as the pure twin does (the same state if it is short)."""
+    cdef inline int _add(self, object invocation_id, object status) except -1:
+        self._ids.append(invocation_id)
+        self._status_column.append(status)
+        return 0
+
+    cdef int _apply(self, list event, dict in_flight, set started, set running,
+                    dict lost_runs) except -1:
+        """One event of a frame msgpack decoded: the pure twin's steps, in its order."""
+        kind = event[0]
         if kind == DONE:
+            invocation_id = event[1]
             in_flight.pop(invocation_id, None)
             started.discard(invocation_id)
             running.discard(invocation_id)
             if lost_runs:
                 lost_runs.pop(invocation_id, None)
-            status = self._statuses[done[at + 2]]
-            outcomes.append(self._outcome(invocation_id, status, done, at))
+            value = event[2]
+            self._add(invocation_id, self._statuses[value])
+            if event[3] is not None:
+                self._results.append((invocation_id, event[3]))
+            if event[4] is not None:
+                self._exceptions.append((invocation_id, event[4]))
+            if value in self._routed_values:
+                self._retries.append((invocation_id, event[5]))
         elif kind == STARTED:
-            started.add(invocation_id)
-            running.add(invocation_id)
-            outcomes.append(self._outcome(invocation_id, self._running, None, 0))
+            started.add(event[1])
+            running.add(event[1])
+            self._add(event[1], self._running)
         elif kind == RESUMED:
-            running.add(invocation_id)
-            outcomes.append(self._outcome(invocation_id, self._resumed, None, 0))
+            running.add(event[1])
+            self._add(event[1], self._resumed)
         elif kind == RETURNED:
-            in_flight.pop(invocation_id, None)
-            outcomes.append(self._outcome(invocation_id, self._rerouted, None, 0))
-        elif kind != HELLO:  # PAUSED
-            running.discard(invocation_id)
-            outcomes.append(self._outcome(invocation_id, self._paused, None, 0))
+            in_flight.pop(event[1], None)
+            self._add(event[1], self._rerouted)
+            if self._rerouted_routed:
+                self._retries.append((event[1], 0.0))
+        else:  # PAUSED
+            running.discard(event[1])
+            self._add(event[1], self._paused)
         return 0
 
     cdef int _apply_event(self, Event* event, dict in_flight, set started, set running,
-                          dict lost_runs, list outcomes) except -1:
+                          dict lost_runs) except -1:
         """``_apply`` for a parsed event: the same bookkeeping, in the same order."""
-        cdef PyObject* args[5]
         cdef int64_t kind = event.kind
         invocation_id = <object>event.fields[0]
         if kind == DONE:
@@ -667,36 +772,34 @@ cdef class EventReader:
             PySet_Discard(running, invocation_id)
             if lost_runs:
                 lost_runs.pop(invocation_id, None)
-            status = self._statuses[<object>event.fields[1]]
-            if self._maker is None:
-                outcome = self._make(invocation_id, status, <object>event.fields[2],
-                                     <object>event.fields[3], <object>event.fields[4])
-            else:
-                args[0], args[1] = <PyObject*>invocation_id, <PyObject*>status
-                args[2], args[3], args[4] = event.fields[2], event.fields[3], event.fields[4]
-                outcome = self._maker.make(args, 5)
-            outcomes.append(outcome)
-            return 0
-        if kind == STARTED:
+            if event.fields[1] is not self._resolved_value:
+                self._resolve(<object>event.fields[1])
+            self._add(invocation_id, self._resolved_status)
+            if event.fields[2] is not <PyObject*>None:
+                self._results.append((invocation_id, <object>event.fields[2]))
+            if event.fields[3] is not <PyObject*>None:
+                self._exceptions.append((invocation_id, <object>event.fields[3]))
+            if self._resolved_routed:
+                if event.fields[4] is NULL:
+                    delay = PyFloat_FromDouble(event.delay)
+                else:
+                    delay = <object>event.fields[4]
+                self._retries.append((invocation_id, delay))
+        elif kind == STARTED:
             PySet_Add(started, invocation_id)
             PySet_Add(running, invocation_id)
-            status = self._running
+            self._add(invocation_id, self._running)
         elif kind == RESUMED:
             PySet_Add(running, invocation_id)
-            status = self._resumed
+            self._add(invocation_id, self._resumed)
         elif kind == RETURNED:
             in_flight.pop(invocation_id, None)
-            status = self._rerouted
-        elif kind == HELLO:
-            return 0
+            self._add(invocation_id, self._rerouted)
+            if self._rerouted_routed:
+                self._retries.append((invocation_id, 0.0))
         else:  # PAUSED
             PySet_Discard(running, invocation_id)
-            status = self._paused
-        if self._maker is None:
-            outcomes.append(self._make(invocation_id, status))
-        else:
-            args[0], args[1] = <PyObject*>invocation_id, <PyObject*>status
-            outcomes.append(self._maker.make(args, 2))
+            self._add(invocation_id, self._paused)
         return 0
 
     cdef object _parse(self, bytes frame, Event** parsed, Py_ssize_t* count):
@@ -706,11 +809,10 @@ cdef class EventReader:
         cdef Py_ssize_t n, size, index, extra
         cdef Event* event
         _start(&r, frame)
+        cdef uint64_t bits
         n = _take_array(&r)
-        if n < 1:
-            raise _Malformed()
         grant = _take_int(&r)
-        if n > (r.end - r.at) // 3 + 1:  # each event takes at least 3 bytes
+        if n < 1 or r.bad or n > (r.end - r.at) // 3 + 1:  # an event takes 3 bytes or more
             raise _Malformed()
         parsed[0] = <Event*>PyMem_Calloc(n, sizeof(Event))
         if parsed[0] is NULL:
@@ -719,26 +821,37 @@ cdef class EventReader:
         for index in range(n - 1):
             event = parsed[0] + index
             size = _take_array(&r)
-            if size < 2:
-                raise _Malformed()
             event.kind = _take_int(&r)
-            if (event.kind == DONE) != (size == 6):
+            if size < 2 or r.bad or (event.kind == DONE) != (size == 6):
                 raise _Malformed()
             _keep(&event.fields[0], _take_cached(&r, &self._invocation_id))
             if event.kind == DONE:
                 _keep(&event.fields[1], _take_cached(&r, &self._status_value))
                 _keep(&event.fields[2], _take_object(&r))
                 _keep(&event.fields[3], _take_object(&r))
-                _keep(&event.fields[4], _take_object(&r))
+                if r.at < r.end and r.at[0] == 0xCB:
+                    r.at += 1
+                    bits = _take_be(&r, 8)
+                    memcpy(&event.delay, &bits, 8)
+                else:
+                    _keep(&event.fields[4], _take_object(&r))
             else:
                 for extra in range(size - 2):
                     _take_object(&r)
-        if r.at != r.end:
+        if r.bad or r.at != r.end:
             raise _Malformed()
         return grant
 
-    def read(self, frame, dict in_flight, set started, set running, dict lost_runs,
-             list outcomes):
+    def read(self, frame, dict in_flight, set started, set running, dict lost_runs, out):
+        self._ids, self._status_column = out.ids, out.statuses
+        self._results, self._exceptions, self._retries = out.results, out.exceptions, out.retries
+        try:
+            return self._read(frame, in_flight, started, running, lost_runs)
+        finally:
+            self._ids = self._status_column = None
+            self._results = self._exceptions = self._retries = None
+
+    cdef tuple _read(self, frame, dict in_flight, set started, set running, dict lost_runs):
         cdef bint hello = False
         cdef Event* parsed = NULL
         cdef Py_ssize_t count = 0, index
@@ -750,19 +863,18 @@ cdef class EventReader:
                         hello = True
                     else:
                         self._apply_event(parsed + index, in_flight, started, running,
-                                          lost_runs, outcomes)
+                                          lost_runs)
                 return grant, hello
             except _Malformed:
                 pass
             finally:
                 _release(parsed, count)
         cdef list message = _unpackb(frame, raw=False)
-        cdef list raw
+        cdef list event
         for index in range(1, PyList_GET_SIZE(message)):
-            raw = message[index]
-            if raw[0] == HELLO:
+            event = message[index]
+            if event[0] == HELLO:
                 hello = True
-                continue
-            self._apply(raw[0], raw[1], raw, 0, in_flight, started, running, lost_runs,
-                        outcomes)
+            else:
+                self._apply(event, in_flight, started, running, lost_runs)
         return message[0], hello

@@ -1,15 +1,16 @@
 """Reference twin: the per-message work of the PersistentProcessRunner's dispatcher.
 
 ``encode_calls`` turns claimed records into the frame sent to a worker; ``EventReader``
-turns a worker's frame into outcomes while keeping the dispatcher's view of that worker.
+turns a worker's frame into columns of status changes while keeping the dispatcher's view
+of that worker.
 The frame layout is in ``pynenc.runner.persistent_process.protocol``.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Collection
+from typing import Any, Protocol
 
 import msgpack
 
@@ -63,37 +64,53 @@ def encode_calls(
 
 def decode_calls(
     frame: bytes, make_record: Callable[..., Any]
-) -> tuple[int, list[tuple[Any, int, float]]]:
-    """A dispatcher's frame: (kind, [(record, num_retries, start_within_sec), ...]); the
-    list is empty for a frame that carries no calls."""
+) -> tuple[int, list[Any], list[int], list[float]]:
+    """A dispatcher's frame: (kind, records, num_retries, start_within_sec), the calls as
+    three columns (no object per call besides its record); empty for a frame without calls."""
     message = _unpackb(frame, raw=False)
     if message[0] != CALLS:
-        return message[0], []
-    return CALLS, [(make_record(*call[:7]), call[7], call[8]) for call in message[1]]
+        return message[0], [], [], []
+    calls = message[1]
+    records = [make_record(*call[:7]) for call in calls]
+    return CALLS, records, [call[7] for call in calls], [call[8] for call in calls]
+
+
+class OutcomeColumns(Protocol):
+    """Where ``EventReader.read`` appends a frame's status changes, as columns: one
+    (id, status) per event in ``ids`` / ``statuses``; (id, bytes) pairs for the events that
+    carry a result or an exception; (id, delay_sec) for those that go back to the broker."""
+
+    ids: list[str]
+    statuses: list[Any]
+    results: list[tuple[str, bytes]]
+    exceptions: list[tuple[str, bytes]]
+    retries: list[tuple[str, float]]
 
 
 class EventReader:
-    """``read(frame, in_flight, started, running, lost_runs, outcomes)`` -> (grant, hello).
+    """``read(frame, in_flight, started, running, lost_runs, out)`` -> (grant, hello).
 
-    Applies a worker's frame to the dispatcher's sets for that worker and appends an
-    outcome per status event; ``hello`` says the worker announced it is up.
-    ``make_outcome(invocation_id, status, result=None, exception=None, retry_delay=0.0)``
-    builds an outcome; ``statuses`` maps a DONE event's status value to the status.
+    Applies a worker's frame to the dispatcher's sets for that worker and appends each
+    status event to the columns of ``out``; ``hello`` says the worker announced it is up.
+    ``statuses`` maps a DONE event's status value to the status; a status in ``routed``
+    also adds its id (with the DONE's delay, 0.0 for others) to ``out.retries``.
     """
 
     def __init__(
         self,
-        make_outcome: Callable[..., Any],
         statuses: dict[str, Any],
         running: Any,
         resumed: Any,
         paused: Any,
         rerouted: Any,
+        routed: Collection[Any],
     ) -> None:
-        self._make = make_outcome
         self._statuses = statuses
         self._running, self._resumed = running, resumed
         self._paused, self._rerouted = paused, rerouted
+        # by wire value: a str is hashed once, a status enum member each time
+        self._routed_values = frozenset(v for v, s in statuses.items() if s in routed)
+        self._rerouted_routed = rerouted in routed
 
     def read(
         self,
@@ -102,10 +119,10 @@ class EventReader:
         started: set[str],
         running: set[str],
         lost_runs: dict[str, int],
-        outcomes: list[Any],
+        out: OutcomeColumns,
     ) -> tuple[int, bool]:
         message = _unpackb(frame, raw=False)
-        make, put = self._make, outcomes.append
+        add_id, add_status = out.ids.append, out.statuses.append
         hello = False
         for index in range(1, len(message)):
             event = message[index]
@@ -117,21 +134,35 @@ class EventReader:
                 running.discard(invocation_id)
                 if lost_runs:
                     lost_runs.pop(invocation_id, None)
-                status = self._statuses[event[2]]
-                put(make(invocation_id, status, event[3], event[4], event[5]))
+                value = event[2]
+                status = self._statuses[value]
+                add_id(invocation_id)
+                add_status(status)
+                if event[3] is not None:
+                    out.results.append((invocation_id, event[3]))
+                if event[4] is not None:
+                    out.exceptions.append((invocation_id, event[4]))
+                if value in self._routed_values:
+                    out.retries.append((invocation_id, event[5]))
             elif kind == STARTED:
                 started.add(event[1])
                 running.add(event[1])
-                put(make(event[1], self._running))
+                add_id(event[1])
+                add_status(self._running)
             elif kind == RESUMED:
                 running.add(event[1])
-                put(make(event[1], self._resumed))
+                add_id(event[1])
+                add_status(self._resumed)
             elif kind == RETURNED:
                 in_flight.pop(event[1], None)
-                put(make(event[1], self._rerouted))
+                add_id(event[1])
+                add_status(self._rerouted)
+                if self._rerouted_routed:
+                    out.retries.append((event[1], 0.0))
             elif kind == HELLO:
                 hello = True
             else:  # PAUSED
                 running.discard(event[1])
-                put(make(event[1], self._paused))
+                add_id(event[1])
+                add_status(self._paused)
         return message[0], hello

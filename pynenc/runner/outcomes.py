@@ -8,14 +8,87 @@ from collections import defaultdict
 from typing import TYPE_CHECKING
 
 from pynenc.invocation.status import InvocationStatus
+from pynenc.runner.execution import Outcome
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from pynenc.app import Pynenc
-    from pynenc.runner.execution import Outcome
 
 MAX_BATCH = 500
 # outcomes that hand the invocation back to the broker once recorded
-_ROUTED = frozenset({InvocationStatus.RETRY, InvocationStatus.REROUTED})
+ROUTED = frozenset({InvocationStatus.RETRY, InvocationStatus.REROUTED})
+
+
+class OutcomeBatch:
+    """Status changes as the columns ``finish_invocations`` takes, with no object per
+    change: ``ids[i]`` moves to ``statuses[i]``; ``results`` / ``exceptions`` are the
+    (id, bytes) pairs to store; ``retries`` the (id, delay_sec) to hand back to the broker.
+
+    A result, exception or delay belongs to its id's last change in the batch (an
+    invocation ends, or goes back to the broker, at most once per batch: the broker gets
+    it again only after the batch is written)."""
+
+    __slots__ = ("exceptions", "ids", "results", "retries", "statuses")
+
+    def __init__(self) -> None:
+        self.ids: list[str] = []
+        self.statuses: list[InvocationStatus] = []
+        self.results: list[tuple[str, bytes]] = []
+        self.exceptions: list[tuple[str, bytes]] = []
+        self.retries: list[tuple[str, float]] = []
+
+    @classmethod
+    def of(cls, outcomes: Iterable[Outcome]) -> OutcomeBatch:
+        batch = cls()
+        for outcome in outcomes:
+            batch.add(outcome)
+        return batch
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def add(self, outcome: Outcome) -> None:
+        invocation_id = outcome.invocation_id
+        self.ids.append(invocation_id)
+        self.statuses.append(outcome.status)
+        if outcome.result is not None:
+            self.results.append((invocation_id, outcome.result))
+        if outcome.exception is not None:
+            self.exceptions.append((invocation_id, outcome.exception))
+        if outcome.status in ROUTED:
+            self.retries.append((invocation_id, outcome.retry_delay))
+
+    def extend(self, other: OutcomeBatch) -> None:
+        self.ids += other.ids
+        self.statuses += other.statuses
+        self.results += other.results
+        self.exceptions += other.exceptions
+        self.retries += other.retries
+
+    def changes(self) -> list[tuple[str, InvocationStatus]]:
+        return list(zip(self.ids, self.statuses, strict=True))
+
+    def outcomes(self) -> list[Outcome]:
+        """One Outcome per change (built only for those who need objects: triggers)."""
+        last = {invocation_id: index for index, invocation_id in enumerate(self.ids)}
+        results, exceptions = dict(self.results), dict(self.exceptions)
+        delays = dict(self.retries)
+        outcomes = []
+        for index, (invocation_id, status) in enumerate(zip(self.ids, self.statuses, strict=True)):
+            if last[invocation_id] == index:
+                outcomes.append(
+                    Outcome(
+                        invocation_id,
+                        status,
+                        results.get(invocation_id),
+                        exceptions.get(invocation_id),
+                        delays.get(invocation_id, 0.0),
+                    )
+                )
+            else:
+                outcomes.append(Outcome(invocation_id, status))
+        return outcomes
 
 
 class OutcomeWriter:
@@ -27,7 +100,7 @@ class OutcomeWriter:
     def __init__(self, app: Pynenc, runner_id: str) -> None:
         self.app = app
         self.runner_id = runner_id
-        self._queue: queue.SimpleQueue[Outcome | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[Outcome | OutcomeBatch | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._loop, name="pynenc-outcomes", daemon=True)
         self._pending = 0
         self._idle = threading.Condition()
@@ -42,12 +115,16 @@ class OutcomeWriter:
 
     def put_many(self, outcomes: list[Outcome]) -> None:
         """``put`` each, in order, for the price of one."""
-        if not outcomes:
+        if outcomes:
+            self.put_batch(OutcomeBatch.of(outcomes))
+
+    def put_batch(self, batch: OutcomeBatch) -> None:
+        """Queue a whole batch of changes (the caller hands it over: no copy is made)."""
+        if not batch:
             return
         with self._idle:
-            self._pending += len(outcomes)
-        for outcome in outcomes:
-            self._queue.put(outcome)
+            self._pending += len(batch)
+        self._queue.put(batch)
 
     def stop(self) -> None:
         """Write everything queued so far, then end the thread."""
@@ -61,17 +138,22 @@ class OutcomeWriter:
     def _loop(self) -> None:
         while True:
             item = self._queue.get()
-            batch = [] if item is None else [item]
             stopping = item is None
-            while not stopping and len(batch) < MAX_BATCH:
+            batch = OutcomeBatch()
+            while item is not None:
+                if isinstance(item, Outcome):
+                    batch.add(item)
+                elif batch:
+                    batch.extend(item)
+                else:
+                    batch = item  # the usual case: one reader's batch, taken as it is
+                if len(batch) >= MAX_BATCH:
+                    break
                 try:
-                    more = self._queue.get_nowait()
+                    item = self._queue.get_nowait()
                 except queue.Empty:
                     break
-                if more is None:
-                    stopping = True
-                else:
-                    batch.append(more)
+                stopping = item is None
             if batch:
                 try:
                     self.write(batch)
@@ -83,24 +165,22 @@ class OutcomeWriter:
             if stopping:
                 return
 
-    def write(self, batch: list[Outcome]) -> None:
-        results = [(o.invocation_id, o.result) for o in batch if o.result is not None]
-        exceptions = [(o.invocation_id, o.exception) for o in batch if o.exception is not None]
+    def write(self, batch: OutcomeBatch) -> None:
         errors = self.app.orchestrator.finish_invocations(
-            [(o.invocation_id, o.status) for o in batch], results, exceptions, self.runner_id
+            batch.changes(), batch.results, batch.exceptions, self.runner_id
         )
         for invocation_id, error in errors.items():
             self.app.logger.warning("Outcome of %s not recorded: %s", invocation_id, error)
         retries: dict[float, list[str]] = defaultdict(list)  # RETRY and REROUTED go back
-        for o in batch:
-            if o.status in _ROUTED and o.invocation_id not in errors:
-                retries[o.retry_delay].append(o.invocation_id)
+        for invocation_id, delay in batch.retries:
+            if invocation_id not in errors:
+                retries[delay].append(invocation_id)
         for delay, ids in retries.items():
             self.app.broker.route_invocations(ids, delay_sec=delay)
         if self.app.trigger_definitions:  # costless when no triggers are defined
             try:
                 self.app.trigger.report_outcomes(
-                    [o for o in batch if o.invocation_id not in errors]
+                    [o for o in batch.outcomes() if o.invocation_id not in errors]
                 )
             except Exception:
                 self.app.logger.exception("Trigger evaluation of %d outcomes failed", len(batch))

@@ -30,6 +30,7 @@ from pynenc.invocation.status import InvocationStatus
 from pynenc.runner.base import BaseRunner
 from pynenc.runner.child_app import AppReference, reference_to
 from pynenc.runner.execution import Outcome
+from pynenc.runner.outcomes import OutcomeBatch
 from pynenc.runner.persistent_process import protocol as p
 from pynenc.runner.persistent_process import transport
 from pynenc.runner.persistent_process.worker import main as worker_main
@@ -401,7 +402,7 @@ class PersistentProcessRunner(BaseRunner):
         recv = router.recv_multipart
         workers, lost_runs = self._workers, self._lost_runs
         read_events = p.read_events
-        outcomes: list[Outcome] = []
+        outcomes = OutcomeBatch()
         got_credits = False
         # asking for EVENTS is much cheaper than the zmq.Again of a non-blocking recv
         while cast(int, router.get(zmq.EVENTS)) & zmq.POLLIN:
@@ -420,7 +421,7 @@ class PersistentProcessRunner(BaseRunner):
                 worker.ready = True
                 if self._draining:  # too late for the STOP sent to the ready ones
                     self._send(worker, _STOP)
-        self.outcomes.put_many(outcomes)
+        self.outcomes.put_batch(outcomes)
         if got_credits and self._backlog:
             self._dispatch()
 

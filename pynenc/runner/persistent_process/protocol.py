@@ -19,7 +19,7 @@ import msgpack
 from pynenc._speedups import dispatch
 from pynenc.invocation.record import InvocationRecord
 from pynenc.invocation.status import InvocationStatus
-from pynenc.runner.execution import Outcome
+from pynenc.runner.outcomes import ROUTED
 
 # dispatcher -> worker
 CALLS = 0
@@ -56,22 +56,26 @@ def decode(frame: bytes) -> list[Any]:
 encode_calls = dispatch.encode_calls
 
 
-def decode_calls(frame: bytes) -> tuple[int, list[tuple[InvocationRecord, int, float]]]:
-    """A dispatcher frame: (CALLS or STOP, [(record, num_retries, start_within_sec), ...])."""
+def decode_calls(
+    frame: bytes,
+) -> tuple[int, list[InvocationRecord], list[int], list[float]]:
+    """A dispatcher frame: (CALLS or STOP, records, num_retries, start_within_sec), the
+    calls as columns (empty for STOP)."""
     return dispatch.decode_calls(frame, InvocationRecord)
 
 
 def event_reader(twin: ModuleType = dispatch) -> Any:
     """The dispatcher's reader of worker frames, from ``twin`` (the benchmarks pass each)."""
     return twin.EventReader(
-        Outcome,
         STATUS_BY_VALUE,
         InvocationStatus.RUNNING,
         InvocationStatus.RESUMED,
         InvocationStatus.PAUSED,
         InvocationStatus.REROUTED,
+        ROUTED,
     )
 
 
-# read_events(frame, in_flight, started, running, lost_runs, outcomes) -> (grant, hello)
+# read_events(frame, in_flight, started, running, lost_runs, out) -> (grant, hello); the
+# status changes go to the columns of ``out``, an OutcomeBatch (no object per change)
 read_events = event_reader().read

@@ -257,20 +257,22 @@ class Worker:
     def _receive(self, dealer: zmq.Socket[bytes]) -> None:
         # asking for EVENTS is much cheaper than the zmq.Again of a non-blocking recv
         while cast(int, dealer.get(zmq.EVENTS)) & zmq.POLLIN:
-            kind, calls = p.decode_calls(dealer.recv())
+            kind, records, num_retries, start_within = p.decode_calls(dealer.recv())
             if kind == p.CALLS:
-                self._accept(calls)
+                self._accept(records, num_retries, start_within)
             elif kind == p.STOP:
                 self._stop()
 
-    def _accept(self, calls: list[tuple[InvocationRecord, int, float]]) -> None:
+    def _accept(
+        self, records: list[InvocationRecord], retries: list[int], start_within: list[float]
+    ) -> None:
         now = time.monotonic()
         to_loop: list[_Call] = []
         with self._lock:
-            self._granted -= len(calls)
+            self._granted -= len(records)
             queued = 0
-            for record, num_retries, start_within in calls:
-                call = _Call(record, num_retries, now + start_within, self._is_async(record))
+            for record, num_retries, within in zip(records, retries, start_within, strict=True):
+                call = _Call(record, num_retries, now + within, self._is_async(record))
                 self._calls[record.invocation_id] = call
                 self._held += 1
                 if call.is_async and not self._loop_blocked:
