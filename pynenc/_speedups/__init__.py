@@ -16,9 +16,10 @@ NO_EXTENSIONS: bool = bool(os.environ.get("PYNENC_NO_EXTENSIONS")) or (
 
 def active_twins() -> dict[str, str]:
     """Which twin ('compiled' or 'pure') each hot spot is using in this process."""
-    from pynenc._speedups import dispatch, envelope, hashing, status_machine
+    from pynenc._speedups import batch, dispatch, envelope, hashing, status_machine
 
     modules = {
+        "batch": batch,
         "envelope": envelope,
         "hashing": hashing,
         "status": status_machine,
