@@ -110,16 +110,8 @@ class RedisOrchestrator(BaseOrchestrator):
         rows: list[Any] = []
         pack = msgpack.Packer(use_bin_type=True).pack  # one packer for the batch's records
         for r, record in zip(registrations, records, strict=True):
-            rows += (
-                r.invocation_id,
-                r.task_id,
-                r.registration_key or "",
-                r.running_key or "",
-                "" if r.non_key_arguments is None else "+" + r.non_key_arguments,
-                "1" if r.reroute_on_control else "0",
-                pack(record_fields(record)),
-                workflow_parent(record),
-            )
+            rows += _registration_args(r)
+            rows += (pack(record_fields(record)), workflow_parent(record))
         # raw str type: the cmsgpack of Redis 7.0 reads no bin type (values stay bytes)
         args = [*self._args(time.time(), None), msgpack.packb(rows, use_bin_type=False)]
         ids = _holders(registrations, self.client.call(scripts.SUBMIT, self.prefix, args))
