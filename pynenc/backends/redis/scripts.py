@@ -671,18 +671,14 @@ return out
 # --- plain batch scripts: one command instead of a pipeline of N (no reply kept: repeating
 # them is harmless). ARGV[1] is the app prefix, ARGV[2] a field of the ``inv`` hashes.
 
-# ARGV[3] TTL in ms ('' = none, and then only fields not set yet are written), then
-# (id, value) pairs.
+# ARGV[3] TTL in ms of the hashes written, then (id, value) pairs: results and
+# exceptions stored outside the orchestrator's scripts.
 STORE = """
 local P, field, ttl = ARGV[1], ARGV[2], ARGV[3]
 for k = 4, #ARGV, 2 do
   local key = P .. 'inv:' .. ARGV[k]
-  if ttl == '' then
-    redis.call('HSETNX', key, field, ARGV[k + 1])
-  else
-    redis.call('HSET', key, field, ARGV[k + 1])
-    redis.call('PEXPIRE', key, ttl)
-  end
+  redis.call('HSET', key, field, ARGV[k + 1])
+  redis.call('PEXPIRE', key, ttl)
 end
 return 1
 """
