@@ -222,6 +222,8 @@ class Pynenc:
         if self.trigger_definitions or "trigger" in self.__dict__:
             self.trigger.purge()
         self.client_data_store.purge()
+        if "submitter" in self.__dict__:
+            self.submitter.readahead.clear()
 
     def close(self) -> None:
         for name in ("broker", "orchestrator", "state_backend", "client_data_store", "trigger"):

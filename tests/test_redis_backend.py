@@ -245,6 +245,65 @@ def test_a_submission_retried_after_its_reply_was_lost_runs_once(redis_app: Pyne
     assert app.broker.retrieve_invocations(10, 1.0) == [holder, *ids[:3]]
 
 
+def _stored(app: Pynenc, invocation_id: str) -> dict[bytes, bytes]:
+    """An invocation's hash, its times left out (they differ between two writes)."""
+    raw = app.orchestrator.client.redis.hgetall(app.orchestrator.keys.invocation(invocation_id))  # type: ignore[attr-defined]
+    raw.pop(b"u")
+    raw[b"h"] = b"\t".join(raw[b"h"].split(b"\t")[:1])
+    return raw  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"running_key": "rk", "reroute_on_control": False}, {"non_key_arguments": "x=1"}],
+)
+def test_a_single_call_is_stored_and_queued_as_in_a_batch(
+    redis_app: Pynenc, options: dict[str, object]
+) -> None:
+    app = redis_app
+    single, single_records = submission(1, **options)
+    batch, batch_records = submission(2, **options)
+    with round_trips(app) as calls:
+        app.orchestrator.submit_invocations(single, single_records)
+    app.orchestrator.submit_invocations(batch, batch_records)
+
+    assert calls == [1]
+    single_id, batch_id = single[0].invocation_id, batch[0].invocation_id
+    expected = _stored(app, batch_id)
+    expected[b"r"] = expected[b"r"].replace(batch_id.encode(), single_id.encode())
+    assert _stored(app, single_id) == expected
+    assert app.orchestrator.get_states([single_id])[single_id].status == S.REGISTERED
+    assert app.orchestrator.count_by_status() == {S.REGISTERED: 3}
+    claim = app.orchestrator.claim_next(3, 1.0, "runner-1", start=True)
+    assert claim.claimed[0] == single_id  # queued first, as called (the running key
+    assert claim.records[single_id] == single_records[0]  # holds the others back)
+
+
+def test_a_single_call_retried_after_its_reply_was_lost_is_queued_once(
+    redis_app: Pynenc,
+) -> None:
+    app = redis_app
+    registrations, records = submission(1)
+    with round_trips(app, lose_first_reply=True) as calls:
+        ids = app.orchestrator.submit_invocations(registrations, records)
+    assert calls == [2]
+    assert ids == [registrations[0].invocation_id]
+    assert app.broker.count_invocations() == 1
+    assert [h.status for h in app.state_backend.get_history(ids[0])] == [S.REGISTERED]
+
+
+def test_a_single_workflow_child_joins_its_run(redis_app: Pynenc) -> None:
+    app = redis_app
+    (registration,), (record,) = submission(1)
+    child = InvocationRecord(
+        record.invocation_id, "tasks.add", record.arguments, "parent-id", "run-1", "tasks.flow", 2.5
+    )
+    app.orchestrator.submit_invocations([registration], [child])
+    assert [r.invocation_id for r in app.state_backend.get_workflow_invocations("run-1")] == [
+        record.invocation_id
+    ]
+
+
 def test_a_claim_retried_after_its_reply_was_lost_claims_once_with_its_records(
     redis_app: Pynenc,
 ) -> None:

@@ -51,11 +51,12 @@ class DistributedInvocation(BaseInvocation[R]):
 
     def get_result(self, timeout_sec: float | None) -> R:
         app, ids = self.app, [self.invocation_id]
-        ready = stored_values(app, ids)  # done already: one read, no wait set up
-        if ready is None:
-            wait_for_final(app, ids, timeout_sec)
-            ready = final_values(app, ids)
-        return ready[0]  # type: ignore[no-any-return]
+        # done already: one read (maybe fetched with an earlier call's), no wait set up
+        raw = app.submitter.readahead.result(self.invocation_id, app.state_backend.get_results)
+        if raw is not None:
+            return _decode_result(app, raw)  # type: ignore[no-any-return]
+        wait_for_final(app, ids, timeout_sec)
+        return final_values(app, ids)[0]  # type: ignore[no-any-return]
 
 
 def wait_for_final(app: Pynenc, invocation_ids: Sequence[str], timeout_sec: float | None) -> None:
@@ -67,17 +68,6 @@ def wait_for_final(app: Pynenc, invocation_ids: Sequence[str], timeout_sec: floa
         done = app.orchestrator.wait_for_final(invocation_ids, timeout_sec)
     if not done:
         raise InvocationTimeoutError(invocation_ids[0], timeout_sec or 0.0)
-
-
-def stored_values(app: Pynenc, invocation_ids: Sequence[str]) -> list[Any] | None:
-    """Results in order when every invocation has one stored, else None.
-
-    A result is stored only by a run that succeeded, so it can be read before looking at
-    the status: the common case (done, succeeded) costs one read."""
-    results = app.state_backend.get_results(invocation_ids)
-    if len(results) < len(set(invocation_ids)):
-        return None
-    return [_decode_result(app, results[i]) for i in invocation_ids]
 
 
 def _decode_result(app: Pynenc, raw: bytes) -> Any:

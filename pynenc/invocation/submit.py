@@ -15,6 +15,7 @@ from pynenc.context import current_invocation
 from pynenc.identifiers import new_invocation_id, new_invocation_ids
 from pynenc.invocation.dist import DistributedInvocation
 from pynenc.invocation.plan import SubmitPlan
+from pynenc.invocation.readahead import ResultReadAhead
 from pynenc.invocation.record import InvocationRecord, Registration
 
 if TYPE_CHECKING:
@@ -116,6 +117,8 @@ class Submitter:
         self._writer_pid = 0
         self._plans: dict[str, SubmitPlan] = {}
         self._parts: _Components | None = None
+        # single calls, in order, for reading their results back in batches
+        self.readahead = ResultReadAhead()
 
     def _background(self) -> ThreadPoolExecutor:
         """One thread that writes a batch while the caller builds the next (made again
@@ -169,9 +172,12 @@ class Submitter:
                 record = plan.record(invocation_id, envelope, current_invocation.get(), now)
                 registration = plan.fixed_registration(invocation_id)
                 ids = parts.orchestrator.submit_invocations([registration], [record])
+                self.readahead.called(ids[0])
                 return DistributedInvocation(task, ids[0])
         builder = _BatchBuilder(parts, task, plan, {})
-        return DistributedInvocation(task, self._write(builder, [kwargs], encoded)[0])
+        (invocation_id,) = self._write(builder, [kwargs], encoded)
+        self.readahead.called(invocation_id)
+        return DistributedInvocation(task, invocation_id)
 
     def _components(self) -> _Components:
         """The app's components this submitter writes with (a reconfigured app makes a

@@ -81,14 +81,16 @@ class RedisOrchestrator(BaseOrchestrator):
 
     def _args(self, now: float, runner_id: str | None) -> list[Any]:
         """ARGV[5..9] of the orchestrator scripts."""
-        retention_ms = max(int(self.app.conf.result_retention_sec * 1000), 1)
         return [
             repr(now),
             "1" if self._inline_state else "0",
             "1" if self._inline_broker else "0",
-            retention_ms,
+            self._retention_ms(),
             runner_id or "",
         ]
+
+    def _retention_ms(self) -> int:
+        return max(int(self.app.conf.result_retention_sec * 1000), 1)
 
     # --- primitives ---------------------------------------------------------------------
 
@@ -107,6 +109,9 @@ class RedisOrchestrator(BaseOrchestrator):
         inline) queues them: one round trip."""
         if not self._inline_state or not registrations:
             return super().submit_invocations(registrations, records)
+        lone = len(registrations) == 1 and not registrations[0].registration_key
+        if lone and self._inline_broker:
+            return self._submit_one(registrations[0], records[0])
         rows: list[Any] = []
         pack = msgpack.Packer(use_bin_type=True).pack  # one packer for the batch's records
         for r, record in zip(registrations, records, strict=True):
@@ -120,6 +125,23 @@ class RedisOrchestrator(BaseOrchestrator):
             if fresh:
                 self.app.broker.route_invocations(fresh)
         return ids
+
+    def _submit_one(self, r: Registration, record: InvocationRecord) -> list[str]:
+        """A lone fresh call: the lean SUBMIT_ONE (no batch to unpack, no reply kept)."""
+        args = [
+            self.prefix,
+            repr(time.time()),
+            self._retention_ms(),
+            r.invocation_id,
+            r.task_id,
+            r.running_key or "",
+            "" if r.non_key_arguments is None else "+" + r.non_key_arguments,
+            "1" if r.reroute_on_control else "0",
+            msgpack.packb(record_fields(record), use_bin_type=True),
+            workflow_parent(record),
+        ]
+        self.client.call_repeatable(scripts.SUBMIT_ONE, args)
+        return [r.invocation_id]
 
     def _claim(
         self, invocation_ids: Sequence[str], runner_id: str, now: float, start: bool

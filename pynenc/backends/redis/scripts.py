@@ -454,6 +454,39 @@ return reply({'ok', taken})
 """
 )
 
+# One fresh call with no registration key, state and broker inline (``task(...)``, the
+# common single call): SUBMIT's write for it without the machinery of batches and keys.
+# ARGV: prefix, now, retention ms, id, task id, running key, non-key arguments, reroute,
+# record, workflow id of a child ('' otherwise). Repeating it is harmless: an id already
+# stored means an earlier try ran (ids are random), so no reply needs keeping. Reply: 1,
+# or 0 for such a repeat.
+SUBMIT_ONE = (
+    STATUS_SETS
+    + """
+local P, NOW, id = ARGV[1], ARGV[2], ARGV[4]
+local key = P .. 'inv:' .. id
+if redis.call('EXISTS', key) == 1 then return 0 end
+local fields = {'s', REGISTERED, 'u', NOW, 't', ARGV[5]}
+if ARGV[6] ~= '' then fields[#fields + 1] = 'rn'; fields[#fields + 1] = ARGV[6] end
+if ARGV[7] ~= '' then fields[#fields + 1] = 'nk'; fields[#fields + 1] = ARGV[7] end
+if ARGV[8] ~= '1' then fields[#fields + 1] = 'rr'; fields[#fields + 1] = ARGV[8] end
+fields[#fields + 1] = 'h'
+fields[#fields + 1] = REGISTERED .. '\\t' .. NOW .. '\\n'
+fields[#fields + 1] = 'r'
+fields[#fields + 1] = ARGV[9]
+redis.call('HSET', key, unpack(fields))
+redis.call('SADD', P .. 'by-status:' .. REGISTERED, id)
+if ARGV[10] ~= '' then
+  local members = P .. 'wf-inv:' .. ARGV[10]
+  redis.call('SADD', members, id)
+  redis.call('PEXPIRE', members, 2 * tonumber(ARGV[3]))
+end
+redis.call('RPUSH', P .. 'queue', id)
+if redis.call('LLEN', P .. 'wake') == 0 then redis.call('RPUSH', P .. 'wake', '1') end
+return 1
+"""
+)
+
 # ARGV[10] start (1/0), ARGV[11] how many to pop from the broker first (0: claim the ids
 # from ARGV[12..]). Reply: claimed ids, their num_retries, controlled, final, ids popped,
 # seconds until the next delayed id is due. With the state backend inline the records of
