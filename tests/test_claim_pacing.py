@@ -57,3 +57,53 @@ def test_backoff_is_capped_and_resets_when_lingering_pays() -> None:
 
 def test_a_zero_linger_never_waits() -> None:
     assert lingers(ClaimPacer(0.0), [3, 3, 3]) == [False] * 3
+
+
+def linger_times(pacer: ClaimPacer, claims: list[int], waited: float | None = None) -> list[float]:
+    out = []
+    for count in claims:
+        out.append(pacer.linger_sec())
+        pacer.claimed(count, BATCH, waited)
+    return out
+
+
+def test_a_sustained_stream_lingers_longer_up_to_the_most() -> None:
+    pacer = ClaimPacer(LINGER, 4 * LINGER)
+    # each linger catches several calls: 1, 2, 4 ms, then stays at the most
+    assert linger_times(pacer, [5] * 6) == [
+        0,
+        LINGER,
+        2 * LINGER,
+        4 * LINGER,
+        4 * LINGER,
+        4 * LINGER,
+    ]
+
+
+def test_a_linger_catching_two_or_three_keeps_its_length() -> None:
+    pacer = ClaimPacer(LINGER, 4 * LINGER)
+    assert linger_times(pacer, [5, 5, 3, 2]) == [0, LINGER, 2 * LINGER, 2 * LINGER]
+
+
+def test_the_linger_is_short_again_when_the_stream_thins_or_pauses() -> None:
+    pacer = ClaimPacer(LINGER, 4 * LINGER)
+    # a long linger caught one call; the claim after it skips lingering (backoff)
+    assert linger_times(pacer, [5] * 4 + [1, 3]) == [
+        0,
+        LINGER,
+        2 * LINGER,
+        4 * LINGER,
+        4 * LINGER,
+        0,
+    ]
+    assert pacer.linger_sec() == LINGER
+
+    paused = ClaimPacer(LINGER, 4 * LINGER)
+    linger_times(paused, [5] * 4 + [40])  # a big claim: the next is at once, no linger
+    linger_times(paused, [1], waited=0.5)  # waited long for the next call: the stream paused
+    linger_times(paused, [3])  # found a few at once: a stream again, from the start
+    assert paused.linger_sec() == LINGER
+
+
+def test_without_a_most_the_linger_never_grows() -> None:
+    assert linger_times(ClaimPacer(LINGER), [5] * 4) == [0, LINGER, LINGER, LINGER]

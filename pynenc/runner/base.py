@@ -44,7 +44,7 @@ class BaseRunner(ABC):
         self.started_event = threading.Event()
         self.outcomes = OutcomeWriter(app, self.runner_id)
         self._heartbeat_thread: threading.Thread | None = None
-        self._pacer = ClaimPacer(self.conf.claim_linger_sec)
+        self._pacer = ClaimPacer(self.conf.claim_linger_sec, self.conf.claim_linger_max_sec)
 
     # --- lifecycle ----------------------------------------------------------------------
 
