@@ -74,6 +74,7 @@ def test_field_names_include_inherited_fields_in_order() -> None:
         "runner_batch_size",
         "graceful_shutdown_timeout_sec",
         "claim_linger_sec",
+        "claim_linger_max_sec",
         "min_threads",
         "max_threads",
     }
