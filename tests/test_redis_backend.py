@@ -12,7 +12,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -24,7 +24,7 @@ from pynenc.exceptions import BackendError, InvalidStatusTransitionError, Status
 from pynenc.invocation.record import InvocationRecord, Registration
 from pynenc.invocation.status import compute_transition
 from tests.apps import core_tasks as t
-from tests.conftest import IN_CI
+from tests.conftest import IN_CI, running
 from tests.runner_support import (
     REDIS_URL,
     ROOT,
@@ -302,6 +302,33 @@ def test_a_single_workflow_child_joins_its_run(redis_app: Pynenc) -> None:
     assert [r.invocation_id for r in app.state_backend.get_workflow_invocations("run-1")] == [
         record.invocation_id
     ]
+
+
+@pytest.mark.parametrize(("size", "reads"), [(100, 1), (4000, 2)])
+def test_a_waiter_gets_a_small_result_with_the_news_of_its_end(
+    core_app: tuple[Pynenc, dict[str, object]],
+    monkeypatch: pytest.MonkeyPatch,
+    size: int,
+    reads: int,
+) -> None:
+    app, config = core_app
+    use(app, config, min_size_to_cache=100_000)  # the large result stays inline
+    backend = app.state_backend
+    read_ids: list[list[str]] = []
+    real = backend.get_results
+
+    def counted(invocation_ids: Sequence[str]) -> dict[str, bytes]:
+        read_ids.append(list(invocation_ids))
+        return real(invocation_ids)
+
+    monkeypatch.setattr(backend, "get_results", counted)
+    with running(app):
+        value = "x" * size
+        invocation = t.late_echo(value, 0.3)
+        assert invocation.result == value
+    # one look before waiting; a large result is read back after the news (1 KiB at most
+    # rides along with it)
+    assert read_ids == [[invocation.invocation_id]] * reads
 
 
 def test_a_claim_retried_after_its_reply_was_lost_claims_once_with_its_records(

@@ -56,6 +56,9 @@ class DistributedInvocation(BaseInvocation[R]):
         if raw is not None:
             return _decode_result(app, raw)  # type: ignore[no-any-return]
         wait_for_final(app, ids, timeout_sec)
+        raw = app.orchestrator.delivered_results(ids).get(self.invocation_id)
+        if raw is not None:
+            return _decode_result(app, raw)  # type: ignore[no-any-return]
         return final_values(app, ids)[0]  # type: ignore[no-any-return]
 
 

@@ -114,6 +114,11 @@ class BaseOrchestrator(ABC):
         by a loop of sleeps; a coarse periodic re-check as a safety net is fine.
         """
 
+    def delivered_results(self, invocation_ids: Sequence[str]) -> dict[str, bytes]:
+        """Stored results of ``invocation_ids`` that came with the news of their end during
+        this thread's last ``wait_for_final`` (saves reading them back); may be empty."""
+        return {}
+
     @abstractmethod
     def purge(self) -> None:
         """Forget every invocation of this app."""

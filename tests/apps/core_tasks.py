@@ -134,6 +134,13 @@ def nap(seconds: float) -> float:
     return seconds
 
 
+@app.task
+def late_echo(value: object, seconds: float) -> object:
+    """``value``, after a while: its caller is waiting by the time it ends."""
+    time.sleep(seconds)  # the task's own work
+    return value
+
+
 @app.task(running_concurrency="TASK")
 def exclusive_span(duration: float) -> tuple[float, float]:
     """Returns when it ran, so overlap can be checked across processes."""

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import msgpack
 import redis
 from redis.backoff import NoBackoff
 from redis.exceptions import AuthenticationError, AuthorizationError, NoScriptError, ResponseError
@@ -273,27 +274,32 @@ def client_for(app: Pynenc) -> tuple[RedisClient, str]:
 class _Watch:
     """Ids one caller waits for; the listener removes them as they are announced."""
 
-    __slots__ = ("event", "pending", "progressed", "recheck")
+    __slots__ = ("event", "pending", "progressed", "recheck", "values")
 
     def __init__(self, pending: set[str]) -> None:
         self.pending = pending
         self.event = threading.Event()
         self.recheck = False
         self.progressed = False  # announcements removed some ids since the caller looked
+        # results delivered with the announcement (a single id's wait only: the latency case)
+        self.values: dict[str, bytes] | None = {} if len(pending) == 1 else None
 
 
 class IdListener:
-    """One subscriber thread for a channel on which scripts publish space-separated ids.
+    """One subscriber thread for a channel on which scripts publish space-separated ids,
+    and optionally one on which they publish (id, value) pairs of some of those ids first.
 
     Waiters register a ``_Watch``; each message removes its ids from every watch and wakes
-    the watches left empty. After a reconnect every watch is told to re-check, since
-    messages sent while disconnected are lost. The thread ends after a minute unused."""
+    the watches left empty (values for a watch's ids are kept in it first). After a
+    reconnect every watch is told to re-check, since messages sent while disconnected are
+    lost. The thread ends after a minute unused."""
 
     IDLE_EXIT_SEC = 60.0
 
-    def __init__(self, client: RedisClient, channel: str) -> None:
+    def __init__(self, client: RedisClient, channel: str, values_channel: str = "") -> None:
         self.client = client
         self.channel = channel
+        self.values_channel = values_channel
         self._lock = threading.Lock()
         self._reset()
 
@@ -354,7 +360,9 @@ class IdListener:
         while not stop.is_set():
             pubsub = self.client.redis.pubsub()  # type: ignore[no-untyped-call,unused-ignore]
             try:
-                pubsub.subscribe(self.channel)
+                channels = [c for c in (self.channel, self.values_channel) if c]
+                pubsub.subscribe(*channels)
+                values_channel = self.values_channel.encode()
                 while not stop.is_set():
                     message = pubsub.get_message(timeout=SAFETY_RECHECK_SEC)
                     if message is None:
@@ -365,7 +373,11 @@ class IdListener:
                     if message["type"] == "subscribe":
                         subscribed.set()
                         self._dispatch(None)
-                    elif message["type"] == "message":
+                    elif message["type"] != "message":
+                        continue
+                    elif message["channel"] == values_channel:
+                        self._deliver(message["data"])
+                    else:
                         self._dispatch(set(message["data"].decode().split()))
             except (*_TRANSIENT, OSError):
                 subscribed.clear()
@@ -383,6 +395,16 @@ class IdListener:
                 return False
             self._thread = None
             return True
+
+    def _deliver(self, data: bytes) -> None:
+        """Keep announced values in the watches waiting for their ids."""
+        flat = msgpack.unpackb(data, raw=True)
+        values = {flat[k].decode(): flat[k + 1] for k in range(0, len(flat) - 1, 2)}
+        with self._lock:
+            for watch in self._watches:
+                if watch.values is not None:
+                    for invocation_id in watch.pending & values.keys():
+                        watch.values[invocation_id] = values[invocation_id]
 
     def _dispatch(self, ids: set[str] | None) -> None:
         """Remove announced ids from every watch (None: a (re)subscription, re-check all)."""

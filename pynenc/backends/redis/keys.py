@@ -42,6 +42,8 @@ Orchestrator
   ``P reply:<token>``    STRING  a mutating script's reply, kept briefly so a call retried
                                  after a lost reply returns it instead of running twice
   ``P final``            channel ids that became final, space separated (wakes waiters)
+  ``P final-values``     channel msgpack (id, result) pairs of small results that became
+                                 final, published just before their ids on ``final``
 
 When an invocation becomes final its ``inv`` hash gets the retention TTL, and the
 ``by-status`` sets of final statuses are trimmed to the same window. The scripts move ids
@@ -86,7 +88,7 @@ def kind_of(key: str, prefix: str) -> str:
 class Keys:
     """Key names of one app."""
 
-    __slots__ = ("delayed", "final", "prefix", "queue", "runners", "wake")
+    __slots__ = ("delayed", "final", "final_values", "prefix", "queue", "runners", "wake")
 
     def __init__(self, prefix: str) -> None:
         self.prefix = prefix
@@ -95,6 +97,7 @@ class Keys:
         self.wake = prefix + "wake"
         self.runners = prefix + "runners"
         self.final = prefix + "final"
+        self.final_values = prefix + "final-values"
 
     def invocation(self, invocation_id: str) -> str:
         return f"{self.prefix}inv:{invocation_id}"

@@ -11,6 +11,7 @@ channel, which wakes ``wait_for_final``.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Iterable, Sequence
 from functools import cached_property
@@ -54,7 +55,8 @@ class RedisOrchestrator(BaseOrchestrator):
         super().__init__(app)
         self.client, self.prefix = client_for(app)
         self.keys = Keys(self.prefix)
-        self._listener = IdListener(self.client, self.keys.final)
+        self._listener = IdListener(self.client, self.keys.final, self.keys.final_values)
+        self._delivered = threading.local()  # this thread's last wait's delivered results
 
     @cached_property
     def _inline_state(self) -> bool:
@@ -303,6 +305,7 @@ class RedisOrchestrator(BaseOrchestrator):
         listener = self._listener
         # subscribed before looking: a final status set after the look still wakes us
         watch = listener.watch(pending, SAFETY_RECHECK_SEC if timeout_sec is None else timeout_sec)
+        self._delivered.values = watch.values
         try:
             recheck = True
             while True:
@@ -324,6 +327,12 @@ class RedisOrchestrator(BaseOrchestrator):
                 watch.recheck = watch.progressed = False
         finally:
             listener.unwatch(watch)
+
+    def delivered_results(self, invocation_ids: Sequence[str]) -> dict[str, bytes]:
+        values: dict[str, bytes] | None = getattr(self._delivered, "values", None)
+        if not values:
+            return {}
+        return {i: values[i] for i in invocation_ids if i in values}
 
     def _final_among(self, invocation_ids: set[str]) -> set[str]:
         if not invocation_ids:

@@ -217,7 +217,16 @@ return reply({ids, next_due})
 )
 
 # ARGV[5..9]: now, state backend inline (1/0), broker inline (1/0), retention ms, runner.
-ORCHESTRATOR_LUA = """
+# Results up to DELIVER_BYTES ride along with the final announcement of a batch of at most
+# DELIVER_AT_MOST final invocations (a bigger batch is read back in batches anyway).
+DELIVER_BYTES = 1024
+DELIVER_AT_MOST = 16
+
+ORCHESTRATOR_LUA = (
+    f"""
+local DELIVER_BYTES, DELIVER_AT_MOST = {DELIVER_BYTES}, {DELIVER_AT_MOST}
+"""
+    + """
 local NOW = ARGV[5]
 local INLINE = ARGV[6] == '1'
 local ROUTE_INLINE = ARGV[7] == '1'
@@ -225,6 +234,9 @@ local RETENTION = ARGV[8]
 local RUNNER = ARGV[9]
 local INV = P .. 'inv:'
 local finals, final_statuses = {}, {}
+-- (id, result) pairs of small results that became final: published with the ids so a
+-- waiter gets its result without reading it back (small batches only: the latency case)
+local delivered = {}
 local SUFFIX = '\\t' .. NOW
 if RUNNER ~= '' then SUFFIX = SUFFIX .. '\\t' .. RUNNER end
 SUFFIX = SUFFIX .. '\\n'
@@ -310,6 +322,9 @@ end
 local function announce()
   flush_moves()
   if #finals == 0 then return end
+  if #delivered > 0 and #finals <= DELIVER_AT_MOST then
+    redis.call('PUBLISH', P .. 'final-values', cmsgpack.pack(delivered))
+  end
   redis.call('PUBLISH', P .. 'final', table.concat(finals, ' '))
   local cutoff = '(' .. (tonumber(NOW) - tonumber(RETENTION) / 1000)
   for status in pairs(final_statuses) do
@@ -325,6 +340,7 @@ local function unpark_one(rn)
   end
 end
 """
+)
 
 _ORCHESTRATOR = PRELUDE + BROKER_LUA + STATUS_LUA + ORCHESTRATOR_LUA
 
@@ -639,7 +655,13 @@ while i < #ARGV do
     end
     write(key, f[6], current, owner, entries, extra)
     move(id, first, current)
-    if FINAL[current] then finalize(id, current, f[4] or '') end
+    if FINAL[current] then
+      finalize(id, current, f[4] or '')
+      if extra and extra[1] == 'v' and #extra[2] <= DELIVER_BYTES then
+        delivered[#delivered + 1] = id
+        delivered[#delivered + 1] = extra[2]
+      end
+    end
   end
 end
 -- values sent without an applied change are still kept, while the invocation is stored
