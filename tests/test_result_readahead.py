@@ -115,3 +115,29 @@ def test_purge_drops_results_fetched_ahead(runner: Pynenc) -> None:
     runner.purge()
     with pytest.raises(Exception, match=invocations[2].invocation_id):
         _ = invocations[2].get_result(timeout_sec=0.5)
+
+
+def test_a_forked_child_starts_with_a_free_lock_and_nothing_kept() -> None:
+    import os
+    import select
+    import signal
+
+    ahead, store = ResultReadAhead(), StoredResults()
+    ids = _calls(ahead, store, 4)
+    ahead.result(ids[0], store.get_results)
+    ahead.result(ids[1], store.get_results)  # ids 2 and 3 kept
+    read_end, write_end = os.pipe()
+    with ahead._lock:  # another thread holds it at the fork
+        pid = os.fork()
+        if pid == 0:  # the child: must not hang on the lock, and reads the store afresh
+            store.values[ids[2]] = b"child"
+            os.write(write_end, ahead.result(ids[2], store.get_results) or b"none")
+            os._exit(0)
+    os.close(write_end)
+    ready, _, _ = select.select([read_end], [], [], 10.0)
+    if not ready:
+        os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    assert ready, "the child hung on the lock it inherited"
+    assert os.read(read_end, 100) == b"child"
+    os.close(read_end)

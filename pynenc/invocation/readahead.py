@@ -12,7 +12,9 @@ most.
 
 from __future__ import annotations
 
+import os
 import threading
+import weakref
 from collections.abc import Callable, Sequence
 
 GetResults = Callable[[Sequence[str]], dict[str, bytes]]
@@ -26,10 +28,20 @@ MAX_KEPT_VALUE_BYTES = 64 * 1024  # a larger result is left for its own read
 class ResultReadAhead:
     """The order of this client's single calls and the results fetched ahead of reads."""
 
-    __slots__ = ("_by_seq", "_kept", "_last_seq", "_lock", "_next_seq", "_seq_of", "_window")
+    __slots__ = (
+        "__weakref__",
+        "_by_seq",
+        "_kept",
+        "_last_seq",
+        "_lock",
+        "_next_seq",
+        "_seq_of",
+        "_window",
+    )
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        _instances.add(self)
         self._seq_of: dict[str, int] = {}  # calls whose result was not read yet
         self._by_seq: dict[int, str] = {}
         self._next_seq = 0
@@ -94,3 +106,17 @@ class ResultReadAhead:
                     kept[invocation_id] = raw
             while len(kept) > MAX_KEPT:
                 del kept[next(iter(kept))]
+
+
+_instances: weakref.WeakSet[ResultReadAhead] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    """A forked child starts with fresh locks (another thread of the parent may have held
+    one at the fork) and nothing fetched: its calls are its own."""
+    for ahead in list(_instances):
+        ahead._lock = threading.Lock()
+        ahead.clear()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
