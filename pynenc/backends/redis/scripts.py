@@ -657,7 +657,8 @@ while i < #ARGV do
     move(id, first, current)
     if FINAL[current] then
       finalize(id, current, f[4] or '')
-      if extra and extra[1] == 'v' and #extra[2] <= DELIVER_BYTES then
+      if #finals <= DELIVER_AT_MOST and extra and extra[1] == 'v'
+          and #extra[2] <= DELIVER_BYTES then
         delivered[#delivered + 1] = id
         delivered[#delivered + 1] = extra[2]
       end
